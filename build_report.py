@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Build a hyperparameter-study report: params/NAME.yaml -> reports/NAME.html (+ NAME.json).
+
+Exit codes: 0 every study succeeded; 1 the report was built but some study failed;
+2 bad input (nothing trained, nothing overwritten).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from helpers import config, data  # noqa: E402
+from helpers.config import ConfigError  # noqa: E402
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="build_report.py",
+        description="Train the studies of a parameter file and write one HTML report (and a JSON of "
+                    "every run) to the output folder, with the executed study notebooks beside them.",
+        epilog="Exit codes: 0 all studies succeeded, 1 the report was built but some study failed, "
+               "2 bad input (nothing trained, nothing overwritten).  Example: "
+               "python build_report.py --profile smoke --studies depth,width --set width.units=[8,16]")
+    p.add_argument("params_file", nargs="?", default=str(config.PARAMS / "report.yaml"),
+                   help="the report's parameter file (default: params/report.yaml)")
+    p.add_argument("--profile", choices=["smoke", "quick", "full"],
+                   help="data size and epochs: smoke (seconds), quick (minutes), full (the reference "
+                        "settings); default: the file's 'profile', else quick")
+    p.add_argument("--studies", help="comma-separated studies to run (default: all in the file)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter by its dotted path, value parsed as YAML "
+                        "(e.g. --set width.units=[8,16] --set base.epochs=3); repeatable")
+    p.add_argument("--out", default=str(config.ROOT / "reports"), metavar="DIR",
+                   help="output folder (default: reports/)")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="studies executed at once (default: min(2, cores)); cores are shared between them")
+    return p.parse_args(argv)
+
+
+class Progress:
+    """Per run on a terminal (a bar); one line per finished run otherwise, so CI logs stay readable."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.stream, self.total, self.done = stream, total, 0
+        self.tty = stream.isatty()
+        self.bar = None
+        if self.tty:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="run", file=stream, dynamic_ncols=True)
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def event(self, ev: dict) -> None:
+        if ev.get("event") == "start":
+            if self.bar is not None:
+                self.bar.set_description(f"{ev['study']} {ev['index']}/{ev['total']} {ev['label']}")
+            return
+        self.done += 1
+        if ev.get("status") == "ok":
+            what = f"val {ev['val_accuracy']:.4f}  test {ev['test_accuracy']:.4f}  {ev['seconds']:.1f} s"
+        else:
+            what = f"FAILED: {ev.get('error')}"
+        line = f"  [{self.done}/{self.total}] {ev['study']} {ev['index']}/{ev['total']} {ev['label']}: {what}"
+        if self.bar is not None:
+            self.bar.update(1)
+            if ev.get("status") != "ok":
+                self.write(line)
+        else:
+            self.write(line)
+
+    def study(self, outcome) -> None:
+        mark = "done" if outcome.status == "ok" else "FAILED"
+        extra = f" — {outcome.error}" if outcome.error else ""
+        self.write(f"{outcome.name}: {mark}, {len(outcome.records)} runs in {outcome.seconds:.1f} s{extra}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summary_table(outcomes) -> str:
+    rows = [("study", "runs", "seconds", "status")]
+    rows += [(o.name, str(len(o.records)), f"{o.seconds:.1f}", o.status) for o in outcomes]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in
+                               enumerate(zip(r, widths))) for r in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    try:
+        if args.jobs < 1:
+            raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
+        wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies else None
+        plan = config.load(args.params_file, profile=args.profile, studies=wanted, sets=args.sets)
+        data.locate(plan.report.dataset)
+    except (ConfigError, data.DatasetMissing) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    # Imported after validation: bad input fails fast, without loading papermill or nbconvert.
+    from helpers import execute, report
+
+    name = Path(args.params_file).stem
+    out = Path(args.out)
+    work = out / name
+    work.mkdir(parents=True, exist_ok=True)
+    plans = list(plan.studies.values())
+    total = sum(len(p.runs) for p in plans)
+    print(f"Building {out / (name + '.html')}: {len(plans)} studies, {total} runs, profile "
+          f"{plan.report.profile}, {args.jobs} at a time", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    progress = Progress(total)
+    try:
+        outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
+                                       on_study=progress.study)
+    finally:
+        progress.close()
+    report.build(plan, outcomes, out / f"{name}.html", out / f"{name}.json")
+    print("\n" + summary_table(outcomes), file=sys.stderr)
+    failed = [o.name for o in outcomes if o.status != "ok"]
+    print(f"\nReport: {out / (name + '.html')} ({time.perf_counter() - start:.1f} s)"
+          + (f"; failed studies: {', '.join(failed)}" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""studybook helpers: everything the CLI and the study notebooks call."""

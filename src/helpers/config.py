@@ -1,0 +1,331 @@
+"""Parameters: load YAML, merge the layers, validate everything, expand studies into runs.
+
+Layers, lowest first: ``params/defaults.yaml`` < the report file < ``--set``. A study's own
+settings come from its study file ``params/studies/<kind>.yaml``, overridden by the report file's
+entry for that study, overridden by ``--set <study>.<key>=...``. Validation happens once, on the
+merged result, before anything trains; the first problem becomes a one-line :class:`ConfigError`
+that names the file that set the value.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from helpers.schema import (MODEL_KEYS, TRAINING_KEYS, ModelSpec, Report, StudyKinds, TrainingSpec,
+                            split_patch)
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = ROOT / "params"
+NOTEBOOKS = ROOT / "notebooks"
+
+
+class ConfigError(Exception):
+    """Bad input: one line naming the file, the key path, the value and what is allowed."""
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def merge(low: Any, high: Any) -> Any:
+    """Deep-merge two YAML trees; mappings merge key by key, anything else is replaced."""
+    if isinstance(low, dict) and isinstance(high, dict):
+        out = dict(low)
+        for k, v in high.items():
+            out[k] = merge(low.get(k), v) if k in low else copy.deepcopy(v)
+        return out
+    return copy.deepcopy(high)
+
+
+def parse_set(item: str, study_names: set[str]) -> tuple[list[str], Any]:
+    """``width.units=[8,16]`` -> (['studies', 'width', 'units'], [8, 16]); values are YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected KEY=VALUE, for example --set base.training.epochs=3")
+    key, _, raw = item.partition("=")
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"--set {item}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item}: the value {raw!r} is not valid YAML") from None
+    if path[0] in study_names or path[0] in StudyKinds:
+        path = ["studies", *path]
+    # A shorthand users reach for: base.epochs means base.training.epochs.
+    if len(path) >= 2 and path[0] == "base" and path[1] not in ("model", "training"):
+        if path[1] in TRAINING_KEYS:
+            path = ["base", "training", *path[1:]]
+        elif path[1] in MODEL_KEYS:
+            path = ["base", "model", *path[1:]]
+    return path, value
+
+
+def _put(tree: dict, path: list[str], value: Any) -> dict:
+    node = tree
+    for p in path[:-1]:
+        if not isinstance(node.get(p), dict):
+            node[p] = {}
+        node = node[p]
+    node[path[-1]] = value
+    return tree
+
+
+def _has(tree: Any, path: tuple) -> bool:
+    for p in path:
+        if isinstance(tree, dict) and p in tree:
+            tree = tree[p]
+        elif isinstance(tree, list) and isinstance(p, int) and p < len(tree):
+            tree = tree[p]
+        else:
+            return False
+    return True
+
+
+class Layers:
+    """The raw layers, kept so an error can name the file that set the bad value."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict]] = []
+
+    def add(self, source: str, tree: dict) -> None:
+        self.items.append((source, tree))
+
+    def source_of(self, path: tuple) -> str:
+        for source, tree in reversed(self.items):
+            if _has(tree, path):
+                return source
+        # A key missing everywhere was required by the schema: blame the top layer's file.
+        return self.items[-1][0] if self.items else "parameters"
+
+
+def _fmt_path(loc: tuple) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _error_line(err: dict, layers: Layers, user_loc: tuple, allowed: list[str]) -> str:
+    source = layers.source_of(user_loc)
+    where = _fmt_path(user_loc) or "(top level)"
+    typ, value = err["type"], err.get("input")
+    if typ == "extra_forbidden":
+        hint = difflib.get_close_matches(str(user_loc[-1]), allowed, n=1)
+        return (f"{source}: {where}: unknown key {user_loc[-1]!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
+    msg = err["msg"]
+    expected = err.get("ctx", {}).get("expected")
+    if typ == "literal_error" and expected:
+        options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
+        hint = difflib.get_close_matches(str(value), options, n=1)
+        msg = f"must be one of {', '.join(options)}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    else:
+        msg = msg[0].lower() + msg[1:]
+        msg = msg.replace("input should be", "must be")
+    if typ == "missing":
+        return f"{source}: {where}: required key is missing"
+    if isinstance(value, dict) and typ.startswith("value_error"):
+        return f"{source}: {where}: {msg}"
+    return f"{source}: {where} = {value!r}: {msg}"
+
+
+def _unwrap(ann: Any) -> Any:
+    """Optional[X] -> X, so that a walk along an error's location can follow nested models."""
+    args = [a for a in get_args(ann) if a is not type(None)]
+    return args[0] if get_origin(ann) in (Union, UnionType) and len(args) == 1 else ann
+
+
+def _fields_at(cls: Any, loc: tuple) -> list[str]:
+    """The keys allowed at ``loc`` inside model ``cls``: for "did you mean" on an unknown key."""
+    cur = cls
+    for p in loc:
+        cur = _unwrap(cur)
+        if isinstance(cur, type) and issubclass(cur, BaseModel) and p in cur.model_fields:
+            cur = cur.model_fields[p].annotation
+        elif get_origin(cur) in (list, dict):
+            cur = get_args(cur)[-1]
+    cur = _unwrap(cur)
+    return sorted(cur.model_fields) if isinstance(cur, type) and issubclass(cur, BaseModel) else []
+
+
+def _check(cls: type[BaseModel], data: Any, layers: Layers, where) -> Any:
+    """Validate ``data`` as ``cls``; ``where`` maps the error's location to the user's key path."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        allowed = _fields_at(cls, loc[:-1]) if err["type"] == "extra_forbidden" else []
+        raise ConfigError(_error_line(err, layers, where(loc), allowed)) from None
+
+
+@dataclass
+class StudyPlan:
+    name: str
+    kind: str
+    title: str
+    question: str
+    runs: list[dict]
+
+
+@dataclass
+class Plan:
+    """A validated report: its settings and every run of every study, ready to train."""
+    report: Report
+    studies: dict[str, StudyPlan]
+    source: str = ""
+    data: dict = field(default_factory=dict)
+
+
+def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan:
+    kind = entry.get("kind", name)
+    prefix = ("studies", name)
+    study = _check(StudyKinds[kind], dict(entry, kind=kind), layers, lambda loc: prefix + loc)
+    profile = report.profiles.get(report.profile)
+    data = {"dataset": report.dataset, "validation_split": report.data.validation_split,
+            "train_samples": profile.train_samples, "test_samples": profile.test_samples,
+            "seed": report.seed}
+    runs = []
+    points = study.points()
+    baseline = study.baseline or points[0][0]
+    for label, axis, patch in points:
+        model_patch, training_patch = split_patch(patch)
+        for part, base, own, spec_cls in (
+                ("model", report.base.model, model_patch, ModelSpec),
+                ("training", report.base.training, training_patch, TrainingSpec)):
+            study_part = getattr(study, part).model_dump(exclude_unset=True)
+            merged = merge(merge(base, study_part), own)
+
+            def where(loc, own=own, study_part=study_part, part=part, label=label):
+                if not loc:  # a check across keys: blame the configuration that was built
+                    return (*prefix, "variants", label) if "variants" in entry else prefix
+                if loc[0] in own:  # set by this configuration: a variant or the swept axis
+                    return (*prefix, "variants", label, *loc) if not study.axis else (*prefix, study.axis)
+                if loc[0] in study_part:
+                    return (*prefix, part, *loc)
+                return ("base", part, *loc)
+            resolved = _check(spec_cls, merged, layers, where).model_dump()
+            if part == "model":
+                model = resolved
+            else:
+                training = resolved
+        if profile.epochs:
+            training["epochs"] = min(training["epochs"], profile.epochs)
+        runs.append({"study": name, "kind": kind, "label": label, "axis": axis,
+                     "baseline": label == baseline, "seed": report.seed,
+                     "config": {"model": model, "training": training, "data": data}})
+    return StudyPlan(name, kind, study.title or name.replace("_", " ").capitalize(),
+                     study.question, runs)
+
+
+def _validate(tree: dict, layers: Layers) -> Plan:
+    report = _check(Report, tree, layers, lambda loc: loc)
+    if report.profile not in report.profiles:
+        raise ConfigError(f"{layers.source_of(('profile',))}: profile = {report.profile!r}: "
+                          f"no such entry under profiles; defined: {', '.join(report.profiles)}")
+    studies = {name: _expand(name, entry or {}, report, layers) for name, entry in report.studies.items()}
+    first = next(iter(studies.values())).runs[0]["config"]["data"]
+    return Plan(report, studies, data=first)
+
+
+def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | None = None,
+         studies: list[str] | None = None, sets: list[str] = (), notebooks: Path = NOTEBOOKS) -> Plan:
+    """Read, merge and validate a report's parameters; raises ConfigError on any bad input."""
+    params_file = Path(params_file)
+    layers = Layers()
+    defaults = read_yaml(PARAMS / "defaults.yaml")
+    layers.add(str(_rel(PARAMS / "defaults.yaml")), defaults)
+    report = read_yaml(params_file)
+    user_studies = report.get("studies")
+    if user_studies is None:
+        raise ConfigError(f"{_rel(params_file)}: studies: missing: list the studies to run, "
+                          f"from {', '.join(StudyKinds)}")
+    if isinstance(user_studies, list):  # a plain list of names is allowed too
+        user_studies = {name: {} for name in user_studies}
+        report = dict(report, studies=user_studies)
+    if not isinstance(user_studies, dict) or not user_studies:
+        raise ConfigError(f"{_rel(params_file)}: studies = {user_studies!r}: must be a non-empty "
+                          f"mapping of study names, from {', '.join(StudyKinds)}")
+
+    # Each study's defaults come from its kind's study file, under the report's entry.
+    study_layer: dict = {"studies": {}}
+    for name, entry in user_studies.items():
+        entry = entry if entry is not None else {}
+        kind = entry.get("kind", name) if isinstance(entry, dict) else name
+        if kind not in StudyKinds:
+            hint = difflib.get_close_matches(str(kind), list(StudyKinds), n=1)
+            key = f"studies.{name}" + (".kind" if isinstance(entry, dict) and "kind" in entry else "")
+            raise ConfigError(f"{_rel(params_file)}: {key}: unknown study {kind!r}"
+                              + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                              + f"; allowed: {', '.join(StudyKinds)}")
+        if not (notebooks / f"{kind}.ipynb").exists():
+            raise ConfigError(f"{_rel(params_file)}: studies.{name}: the study {kind!r} has no notebook "
+                              f"({_rel(notebooks / (kind + '.ipynb'))} is missing)")
+        study_file = PARAMS / "studies" / f"{kind}.yaml"
+        if study_file.exists():
+            sf = read_yaml(study_file)
+            layers.add(str(_rel(study_file)), {"studies": {name: sf}})
+            study_layer["studies"][name] = sf
+    layers.add(str(_rel(params_file)), report)
+
+    tree = merge(merge(defaults, study_layer), report)
+    # Keep the report's study order (the section order), not the study files'.
+    tree["studies"] = {name: tree["studies"][name] for name in user_studies}
+
+    set_layer: dict = {}
+    for item in sets:
+        path, value = parse_set(item, set(user_studies))
+        if path[0] == "studies" and len(path) > 1 and path[1] not in user_studies:
+            raise ConfigError(f"--set {item}: the report has no study {path[1]!r}; "
+                              f"it has {', '.join(user_studies)}")
+        _put(set_layer, path, value)
+    if set_layer:
+        layers.add("--set", set_layer)
+        tree = merge(tree, set_layer)
+    if profile is not None:
+        tree["profile"] = profile
+        layers.add("--profile", {"profile": profile})
+
+    cfg = _validate(tree, layers)
+    if studies:
+        unknown = [s for s in studies if s not in cfg.studies]
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], list(cfg.studies), n=1)
+            raise ConfigError(f"--studies: unknown study {unknown[0]!r}"
+                              + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                              + f"; this report has {', '.join(cfg.studies)}")
+        cfg.studies = {k: v for k, v in cfg.studies.items() if k in studies}
+    cfg.source = str(_rel(params_file))
+    return cfg
+
+
+def _rel(path: Path) -> Path:
+    try:
+        return Path(path).resolve().relative_to(Path.cwd())
+    except ValueError:
+        return Path(path)

@@ -1,0 +1,265 @@
+"""Figures for the study notebooks: tidy input in, matplotlib Figure out.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than pyplot: a pyplot
+figure is registered with the notebook backend and would be shown twice (once
+when created, once when the cell returns it). Nothing here calls ``plt.show()``.
+Failed runs (status != "ok") are skipped everywhere, since they have no metrics.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+# 7.5 in fits an A4 page inside 2 cm margins and stays readable on screen.
+WIDTH = 7.5
+HEIGHT = 3.8
+PALETTE = "colorblind"
+
+
+def theme() -> None:
+    """Apply the one report style (whitegrid, colour-blind palette, readable fonts)."""
+    sns.set_theme(
+        context="notebook",
+        style="whitegrid",
+        palette=PALETTE,
+        rc={
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "xtick.labelsize": 9,
+            "ytick.labelsize": 9,
+            "legend.fontsize": 9,
+            "legend.title_fontsize": 9,
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+        },
+    )
+
+
+theme()
+
+
+def _figure(height: float = HEIGHT, width: float = WIDTH) -> Figure:
+    # constrained layout keeps titles/legends inside the page width without tight_layout calls
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _ok_records(records: Iterable[dict]) -> list[dict]:
+    return [r for r in records if r.get("status") == "ok"]
+
+
+def _ok_frame(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    if "status" in frame.columns:
+        frame = frame[frame["status"] == "ok"]
+    return frame.dropna(subset=[c for c in columns if c in frame.columns])
+
+
+def _colours(n: int) -> list:
+    return sns.color_palette(PALETTE, max(n, 1))
+
+
+def _empty(message: str = "No successful runs to plot") -> Figure:
+    # an explanatory blank figure keeps a notebook running when a whole study failed
+    fig = _figure(height=3.0)
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def _pretty(name: str) -> str:
+    return name.replace("val_", "validation ").replace("_", " ")
+
+
+def _value_text(v: float) -> str:
+    if abs(v) <= 1.0 and not float(v).is_integer():
+        return f"{v:.4f}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.1f}"
+
+
+def _zoomed_limits(values: Sequence[float], text_room: float = 0.0) -> tuple[float, float]:
+    """Value-axis limits that make small differences visible.
+
+    Starting at zero would squash accuracies of 0.86-0.89 into identical bars, so
+    the axis starts just below the smallest value unless that is close to zero anyway.
+    """
+    lo, hi = float(np.min(values)), float(np.max(values))
+    span = hi - lo
+    pad = max(span * 0.6, abs(hi) * 0.02, 1e-3)
+    start = lo - pad
+    if start <= 0 or start < 0.25 * hi:
+        start = 0.0
+    else:
+        step = 10 ** math.floor(math.log10(pad))  # round down so the start is a tidy number
+        start = math.floor(start / step) * step
+    end = hi + (hi - start) * (0.08 + text_room)
+    if 0 < hi <= 1.0 and start > 0:
+        end = min(end, 1.0 + (hi - start) * text_room)
+    return start, end
+
+
+def _label_axis_start(ax, start: float, axis: str = "y") -> None:
+    """Make a non-zero axis start explicit: a tick at the start and a note in the label."""
+    if start == 0:
+        return
+    get_ticks, set_ticks = (ax.get_yticks, ax.set_yticks) if axis == "y" else (ax.get_xticks, ax.set_xticks)
+    get_label, set_label = (ax.get_ylabel, ax.set_ylabel) if axis == "y" else (ax.get_xlabel, ax.set_xlabel)
+    lim = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    ticks = [t for t in get_ticks() if lim[0] <= t <= lim[1]]
+    if not ticks or not math.isclose(ticks[0], start, abs_tol=1e-9):
+        ticks = [start] + [t for t in ticks if t - start > 0.4 * (ticks[1] - ticks[0] if len(ticks) > 1 else 1)]
+    set_ticks(ticks)
+    set_label(f"{get_label()} (axis starts at {start:g})")
+
+
+def learning_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
+    """One panel per metric; colour = configuration, dashed = training, solid = validation."""
+    ok = [r for r in _ok_records(records) if r.get("history")]
+    if not ok:
+        return _empty()
+    fig = _figure(height=4.2 if len(ok) > 4 else HEIGHT)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    colours = _colours(len(ok))
+    for ax, metric in zip(axes, metrics):
+        for colour, rec in zip(colours, ok):
+            hist = rec["history"]
+            for key, style in ((metric, "--"), (f"val_{metric}", "-")):
+                ys = hist.get(key)
+                if ys:
+                    ax.plot(range(1, len(ys) + 1), ys, linestyle=style, color=colour, linewidth=1.6)
+        ax.set_title(f"{_pretty(metric).capitalize()} per epoch")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_pretty(metric))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    # proxy handles: a legend built from the plotted lines would repeat every configuration twice
+    handles = [Line2D([], [], color=c, linewidth=2.5, label=r["label"]) for c, r in zip(colours, ok)]
+    handles += [
+        Line2D([], [], color="0.3", linestyle="--", label="training"),
+        Line2D([], [], color="0.3", linestyle="-", label="validation"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5),
+               title="colour = configuration; dashed = training, solid = validation", frameon=False)
+    return fig
+
+
+def versus(frame: pd.DataFrame, x: str, y: str = "test_accuracy", logx: bool = False,
+           title: str | None = None, xlabel: str | None = None) -> Figure:
+    """Points joined in order of x, each annotated with its configuration label."""
+    data = _ok_frame(frame, x, y)
+    if data.empty:
+        return _empty()
+    data = data.sort_values(x)
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(data[x], data[y], marker="o", markersize=7, linewidth=1.5, color=_colours(1)[0])
+    if "baseline" in data.columns and data["baseline"].astype(bool).any():
+        base = data[data["baseline"].astype(bool)]
+        ax.plot(base[x], base[y], marker="*", markersize=14, linestyle="none",
+                color=_colours(2)[1], label="baseline", zorder=3)
+        ax.legend(loc="best")
+    for i, (_, row) in enumerate(data.iterrows()):
+        # alternate above/below so labels of neighbouring points do not collide
+        ax.annotate(str(row.get("label", "")), (row[x], row[y]), textcoords="offset points",
+                    xytext=(0, 8 if i % 2 == 0 else -14), ha="center", fontsize=8)
+    if logx:
+        ax.set_xscale("log")
+    ax.margins(x=0.08, y=0.2)
+    ax.set_xlabel(xlabel or _pretty(x))
+    ax.set_ylabel(_pretty(y))
+    ax.set_title(title or f"{_pretty(y).capitalize()} vs {xlabel or _pretty(x)}")
+    return fig
+
+
+def bars(frame: pd.DataFrame, y: str = "test_accuracy", title: str | None = None) -> Figure:
+    """One horizontal bar per configuration (in study order) with its value printed on it."""
+    data = _ok_frame(frame, y)
+    if data.empty:
+        return _empty()
+    labels = [str(v) for v in data["label"]]
+    values = data[y].astype(float).to_numpy()
+    fig = _figure(height=min(4.5, max(3.0, 1.0 + 0.4 * len(labels))))
+    ax = fig.add_subplot()
+    positions = np.arange(len(labels))
+    ax.barh(positions, values, color=_colours(len(labels)), height=0.65)
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()  # first configuration on top, matching table order
+    start, end = _zoomed_limits(values, text_room=0.25)
+    ax.set_xlim(start, end)
+    for pos, val in zip(positions, values):
+        ax.text(val, pos, f" {_value_text(val)}", va="center", ha="left", fontsize=9)
+    ax.set_xlabel(_pretty(y))
+    ax.grid(axis="y", visible=False)
+    _label_axis_start(ax, start, axis="x")
+    ax.set_title(title or f"{_pretty(y).capitalize()} per configuration")
+    return fig
+
+
+def accuracy_splits(frame: pd.DataFrame) -> Figure:
+    """Grouped train / validation / test accuracy bars; the train-validation gap is printed."""
+    splits = {"train_accuracy": "train", "val_accuracy": "validation", "test_accuracy": "test"}
+    data = _ok_frame(frame, *splits)
+    if data.empty:
+        return _empty()
+    labels = [str(v) for v in data["label"]]
+    long = (data.assign(label=labels)
+            .melt(id_vars=["label"], value_vars=list(splits), var_name="split", value_name="accuracy"))
+    long["split"] = long["split"].map(splits)
+    fig = _figure()
+    ax = fig.add_subplot()
+    sns.barplot(data=long, x="label", y="accuracy", hue="split", order=labels,
+                hue_order=list(splits.values()), ax=ax, errorbar=None)
+    start, end = _zoomed_limits(long["accuracy"].to_numpy(), text_room=0.15)
+    ax.set_ylim(start, end)
+    for i, (_, row) in enumerate(data.iterrows()):
+        gap = (row["train_accuracy"] - row["val_accuracy"]) * 100
+        top = max(row[k] for k in splits)
+        ax.text(i, top, f"gap {gap:+.1f} pp", ha="center", va="bottom", fontsize=8)
+    ax.set_xlabel("configuration")
+    ax.set_ylabel("accuracy")
+    if len(labels) > 4:
+        ax.tick_params(axis="x", labelrotation=30)
+    _label_axis_start(ax, start, axis="y")
+    # outside the axes: inside, it would cover the bars of some configuration
+    handles, texts = ax.get_legend_handles_labels()
+    ax.get_legend().remove()
+    fig.legend(handles, texts, title="split", loc="outside right upper", frameon=False)
+    ax.set_title("Train / validation / test accuracy (gap = train − validation)")
+    return fig
+
+
+def confusion_matrices(records: Iterable[dict]) -> Figure:
+    """Row-normalised test confusion matrices side by side, annotated in percent."""
+    ok = [r for r in _ok_records(records) if r.get("confusion")]
+    if not ok:
+        return _empty()
+    ncols = min(len(ok), 3)
+    nrows = math.ceil(len(ok) / ncols)
+    fig = _figure(height=4.5 * nrows if ncols > 1 else 4.5, width=WIDTH if ncols > 1 else 5.0)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for i, (ax, rec) in enumerate(zip(axes, ok)):
+        counts = np.asarray(rec["confusion"], dtype=float)
+        # row-normalising makes per-class recall readable regardless of class sizes
+        share = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None) * 100
+        names = rec.get("class_names") or [str(k) for k in range(len(counts))]
+        sns.heatmap(share, ax=ax, vmin=0, vmax=100, cmap="Blues", cbar=False, square=True,
+                    annot=True, fmt=".0f", annot_kws={"fontsize": 6},
+                    xticklabels=names, yticklabels=names if i % ncols == 0 else False)
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+        ax.tick_params(axis="y", labelrotation=0, labelsize=7)
+        ax.set_xlabel("predicted class (cells: % of true class)", fontsize=9)
+        ax.set_ylabel("true class" if i % ncols == 0 else "", fontsize=9)
+        acc = rec.get("metrics", {}).get("test_accuracy")
+        ax.set_title(rec.get("label", "") + (f"\ntest accuracy {acc:.4f}" if acc is not None else ""))
+    for ax in axes[len(ok):]:
+        fig.delaxes(ax)
+    # no suptitle: square heatmaps make constrained layout place it over the panel titles
+    return fig

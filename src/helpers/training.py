@@ -1,0 +1,132 @@
+"""Training: ``run`` trains and measures one configuration; ``run_all`` is the one place runs happen."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+# Before TensorFlow is imported: keep its C++ start-up chatter out of notebooks and CI logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from helpers import data as datasets  # noqa: E402
+from helpers import metrics, models  # noqa: E402
+
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
+LOSSES = {"categorical_crossentropy": "categorical_crossentropy", "mse": "mean_squared_error"}
+
+
+def configure(threads: int | None = None) -> None:
+    """Thread counts must be set before TensorFlow runs its first op; later calls are no-ops."""
+    import tensorflow as tf
+    n = threads or os.cpu_count() or 1
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
+    except RuntimeError:
+        pass  # already initialised in this process (e.g. a second call from a notebook re-run)
+
+
+def _clean(x):
+    """JSON has no NaN: a metric that could not be computed is null, not a made-up number."""
+    if isinstance(x, float):
+        return None if math.isnan(x) or math.isinf(x) else x
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def run(spec: dict, splits: datasets.Splits) -> dict:
+    """Train one configuration and measure it on train, validation and (once, at the end) test."""
+    import keras
+
+    model_cfg, train_cfg = spec["config"]["model"], spec["config"]["training"]
+    keras.utils.set_random_seed(spec["seed"])
+    n_classes = len(splits.class_names)
+    model = models.build(model_cfg, splits.x_train.shape[1:], n_classes)
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[train_cfg["optimizer"]])(
+        learning_rate=train_cfg["learning_rate"])
+    # An explicit metric: the string "accuracy" would mean exact match under an MSE loss.
+    model.compile(optimizer=optimizer, loss=LOSSES[train_cfg["loss"]],
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    onehot = lambda y: keras.utils.to_categorical(y, n_classes)  # noqa: E731
+    y_train, y_val = onehot(splits.y_train), onehot(splits.y_val)
+    callbacks = []
+    stop = train_cfg.get("early_stopping")
+    if stop:
+        # Monitors validation data only; the test split never influences training.
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=stop["monitor"], patience=stop["patience"], restore_best_weights=True))
+    start = time.perf_counter()
+    fit = model.fit(splits.x_train, y_train, validation_data=(splits.x_val, y_val),
+                    epochs=train_cfg["epochs"], batch_size=train_cfg["batch_size"],
+                    callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+    # The model measured below is the one that was trained (restored best weights, if any).
+    ev = lambda x, y: model.evaluate(x, y, batch_size=1024, verbose=0)  # noqa: E731
+    train_loss, train_acc = ev(splits.x_train, y_train)
+    val_loss, val_acc = ev(splits.x_val, y_val)
+    test_loss, _ = ev(splits.x_test, onehot(splits.y_test))
+    proba = model.predict(splits.x_test, batch_size=1024, verbose=0)
+    cls = metrics.classification(splits.y_test, proba)
+    m = {
+        "train_accuracy": float(train_acc), "val_accuracy": float(val_acc),
+        "test_accuracy": float((proba.argmax(axis=1) == splits.y_test).mean()),
+        "train_loss": float(train_loss), "val_loss": float(val_loss), "test_loss": float(test_loss),
+        "f1_macro": cls["f1_macro"], "auc_ovr": cls["auc_ovr"],
+        "gap": float(train_acc - val_acc), "params": int(model.count_params()),
+        "epochs_run": len(history.get("loss", [])),
+        "best_epoch": metrics.best_epoch(history, stop["monitor"] if stop else "val_loss"),
+        "seconds": seconds,
+    }
+    return _clean({**spec, "status": "ok", "error": None, "metrics": m, "confusion": cls["confusion"],
+                   "class_names": list(splits.class_names), "history": history,
+                   "data_info": splits.info, "fingerprint": splits.fingerprint})
+
+
+def _emit(events_path, **event) -> None:
+    if events_path:
+        with open(events_path, "a") as f:
+            f.write(json.dumps(_clean(event)) + "\n")
+
+
+def run_all(specs: list[dict], *, events_path: str | None = None, threads: int | None = None) -> list[dict]:
+    """Train every spec; a run that raises becomes a failed record and the others go on."""
+    configure(threads)
+    loaded: dict[str, datasets.Splits] = {}
+    records = []
+    for i, spec in enumerate(specs, 1):
+        _emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i, total=len(specs))
+        try:
+            d = spec["config"]["data"]
+            key = json.dumps(d, sort_keys=True)
+            if key not in loaded:
+                loaded[key] = datasets.load(d["dataset"], train_samples=d["train_samples"],
+                                            test_samples=d["test_samples"],
+                                            validation_split=d["validation_split"], seed=d["seed"])
+            record = run(spec, loaded[key])
+        except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
+            first = (str(e).strip().splitlines() or [""])[0]
+            record = {**spec, "status": "failed", "error": f"{type(e).__name__}: {first}"[:500],
+                      "traceback": traceback.format_exc(limit=8)}
+        records.append(record)
+        m = record.get("metrics", {})
+        _emit(events_path, event="done", study=spec["study"], label=spec["label"], index=i,
+              total=len(specs), status=record["status"], error=record.get("error"),
+              val_accuracy=m.get("val_accuracy"), test_accuracy=m.get("test_accuracy"),
+              seconds=m.get("seconds"))
+    return records
+
+
+def save(records: list[dict], path: str | Path) -> None:
+    """Write a study's records atomically: a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_clean(records), indent=1))
+    os.replace(tmp, path)

@@ -1,0 +1,162 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import QuadMesh  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from helpers import plots  # noqa: E402
+
+
+def record(label, val=0.85, epochs=5, status="ok", axis=None, baseline=False, params=1000, seconds=5.0):
+    """A run record as in docs/records.md with synthetic history and confusion matrix."""
+    rng = np.random.default_rng(len(label))
+    rec = {"study": "s", "kind": "s", "label": label, "axis": axis or {}, "baseline": baseline,
+           "seed": 42, "config": {}, "status": status, "error": None,
+           "class_names": ["T-shirt/top", "Trouser", "Pullover"]}
+    if status != "ok":
+        rec["error"] = "boom"
+        return rec
+    rec["metrics"] = {"train_accuracy": val + 0.03, "val_accuracy": val, "test_accuracy": val - 0.01,
+                      "f1_macro": val - 0.012, "gap": 0.03, "params": params, "seconds": seconds}
+    acc = np.linspace(0.6, val + 0.03, epochs)
+    rec["history"] = {"accuracy": acc.tolist(), "val_accuracy": (acc - 0.03).tolist(),
+                      "loss": (1 - acc).tolist(), "val_loss": (1.05 - acc).tolist()}
+    rec["confusion"] = (np.eye(3) * 90 + rng.integers(0, 10, (3, 3))).astype(int).tolist()
+    return rec
+
+
+def frame(records):
+    """What metrics.frame produces: one row per run, metrics and axis flattened into columns."""
+    rows = []
+    for r in records:
+        rows.append({k: r[k] for k in ("study", "kind", "label", "baseline", "seed", "status")}
+                    | r.get("metrics", {}) | r["axis"])
+    return pd.DataFrame(rows)
+
+
+RECORDS = [record("1 layer", 0.84, axis={"layers": 1}, baseline=True, params=100_000, seconds=3.0),
+           record("2 layers", 0.87, axis={"layers": 2}, params=120_000, seconds=4.0),
+           record("3 layers", 0.86, axis={"layers": 3}, params=140_000, seconds=5.5),
+           record("broken", status="failed", axis={"layers": 4})]
+
+
+def data_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def test_theme_is_colorblind_whitegrid():
+    import seaborn as sns
+    plots.theme()
+    assert matplotlib.rcParams["axes.grid"] is True
+    first = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][0]
+    assert matplotlib.colors.to_hex(first) == matplotlib.colors.to_hex(sns.color_palette("colorblind")[0])
+
+
+def test_learning_curves_panels_lines_and_styles():
+    fig = plots.learning_curves(RECORDS)
+    assert isinstance(fig, Figure)
+    axes = data_axes(fig)
+    assert len(axes) == 2
+    ok = 3  # the failed record is skipped
+    for ax in axes:
+        assert len(ax.lines) == 2 * ok
+        assert sorted(line.get_linestyle() for line in ax.lines) == ["-"] * ok + ["--"] * ok
+        assert ax.get_title()
+        # same configuration -> same colour for its train and validation curve
+        assert len({matplotlib.colors.to_hex(line.get_color()) for line in ax.lines}) == ok
+        assert ax.lines[0].get_xdata()[0] == 1  # epochs are 1-based
+    legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"1 layer", "2 layers", "3 layers", "training", "validation"} <= set(legend_texts)
+    assert "broken" not in legend_texts
+
+
+@pytest.mark.parametrize("metrics", [("accuracy",), ("accuracy", "loss"), ("loss", "accuracy")])
+def test_learning_curves_one_panel_per_metric(metrics):
+    fig = plots.learning_curves(RECORDS[:2], metrics=metrics)
+    assert len(data_axes(fig)) == len(metrics)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda: plots.learning_curves(RECORDS),
+    lambda: plots.versus(frame(RECORDS), "params"),
+    lambda: plots.bars(frame(RECORDS)),
+    lambda: plots.accuracy_splits(frame(RECORDS)),
+    lambda: plots.confusion_matrices(RECORDS[:2]),
+])
+def test_figure_size_fits_screen_and_a4(fn):
+    fig = fn()
+    width, height = fig.get_size_inches()
+    assert isinstance(fig, Figure) and width <= 7.5 and 3 <= height <= 4.5
+
+
+def test_versus_sorted_annotated_and_skips_failed():
+    df = frame(RECORDS).sample(frac=1, random_state=0)  # shuffled on purpose
+    fig = plots.versus(df, "params", logx=True, title="Accuracy vs size", xlabel="parameters")
+    ax = data_axes(fig)[0]
+    xs = list(ax.lines[0].get_xdata())
+    assert xs == sorted(xs) and len(xs) == 3
+    assert sorted(t.get_text() for t in ax.texts) == ["1 layer", "2 layers", "3 layers"]
+    assert ax.get_xscale() == "log" and ax.get_title() == "Accuracy vs size" and ax.get_xlabel() == "parameters"
+
+
+def test_bars_values_printed_and_axis_zoomed():
+    fig = plots.bars(frame(RECORDS), y="val_accuracy")
+    ax = data_axes(fig)[0]
+    assert len(ax.patches) == 3
+    assert {t.get_text().strip() for t in ax.texts} == {"0.8400", "0.8700", "0.8600"}
+    lo, hi = ax.get_xlim()
+    assert 0.5 < lo < 0.84 and hi > 0.87
+    assert ax.get_xticks()[0] == pytest.approx(lo)  # the non-zero start is labelled
+    assert "starts at" in ax.get_xlabel()
+
+
+def test_bars_start_at_zero_when_values_are_spread():
+    df = frame([record("a", 0.2), record("b", 0.9)])
+    ax = data_axes(plots.bars(df, y="val_accuracy"))[0]
+    assert ax.get_xlim()[0] == 0
+    assert "starts at" not in ax.get_xlabel()
+
+
+def test_accuracy_splits_three_bars_per_config():
+    fig = plots.accuracy_splits(frame(RECORDS))
+    ax = data_axes(fig)[0]
+    assert len(ax.containers) == 3 and all(len(c) == 3 for c in ax.containers)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["train", "validation", "test"]
+    assert sum("gap" in t.get_text() for t in ax.texts) == 3
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_confusion_matrices_one_heatmap_per_record(n):
+    recs = RECORDS[:n] + [RECORDS[-1]]  # plus the failed one, which must be skipped
+    fig = plots.confusion_matrices(recs)
+    axes = data_axes(fig)
+    assert len(axes) == n
+    for ax, rec in zip(axes, recs):
+        assert any(isinstance(c, QuadMesh) for c in ax.collections)
+        assert rec["label"] in ax.get_title() and f"{rec['metrics']['test_accuracy']:.4f}" in ax.get_title()
+        assert [t.get_text() for t in ax.get_xticklabels()] == rec["class_names"]
+        assert len(ax.texts) == 9  # every cell annotated
+
+
+def test_confusion_is_row_normalised():
+    rec = record("x")
+    rec["confusion"] = [[50, 50, 0], [0, 10, 0], [0, 0, 300]]
+    ax = data_axes(plots.confusion_matrices([rec]))[0]
+    assert [t.get_text() for t in ax.texts][:3] == ["50", "50", "0"]
+    assert ax.texts[-1].get_text() == "100"
+
+
+@pytest.mark.parametrize("fn", [plots.learning_curves, plots.confusion_matrices])
+def test_all_failed_records_give_placeholder(fn):
+    fig = fn([record("dead", status="failed")])
+    assert isinstance(fig, Figure) and "No successful runs" in fig.axes[0].texts[0].get_text()
+
+
+def test_frame_functions_skip_failed_rows():
+    df = frame(RECORDS)
+    assert len(data_axes(plots.bars(df))[0].patches) == 3
+    assert len(data_axes(plots.versus(df, "seconds"))[0].lines[0].get_xdata()) == 3
