@@ -211,15 +211,12 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
             "train_samples": profile.train_samples, "test_samples": profile.test_samples,
             "seed": report.seed}
     runs = []
-    points = study.points()
-    baseline = study.baseline or points[0][0]
-    for label, axis, patch in points:
-        model_patch, training_patch = split_patch(patch)
+    for label, axis, patch in study.points():
+        resolved, is_base = {}, True
         for part, base, own, spec_cls in (
-                ("model", report.base.model, model_patch, ModelSpec),
-                ("training", report.base.training, training_patch, TrainingSpec)):
+                ("model", report.base.model, split_patch(patch)[0], ModelSpec),
+                ("training", report.base.training, split_patch(patch)[1], TrainingSpec)):
             study_part = getattr(study, part).model_dump(exclude_unset=True)
-            merged = merge(merge(base, study_part), own)
 
             def where(loc, own=own, study_part=study_part, part=part, label=label):
                 if not loc:  # a check across keys: blame the configuration that was built
@@ -229,16 +226,20 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
                 if loc[0] in study_part:
                     return (*prefix, part, *loc)
                 return ("base", part, *loc)
-            resolved = _check(spec_cls, merged, layers, where).model_dump()
-            if part == "model":
-                model = resolved
-            else:
-                training = resolved
+            study_base = merge(base, study_part)
+            resolved[part] = _check(spec_cls, merge(study_base, own), layers, where).model_dump()
+            is_base &= all(study_base.get(k) == v for k, v in own.items())
+        training = resolved["training"]
         if profile.epochs:
             training["epochs"] = min(training["epochs"], profile.epochs)
-        runs.append({"study": name, "kind": kind, "label": label, "axis": axis,
-                     "baseline": label == baseline, "seed": report.seed,
-                     "config": {"model": model, "training": training, "data": data}})
+        runs.append({"study": name, "kind": kind, "label": label, "axis": axis, "baseline": is_base,
+                     "seed": report.seed,
+                     "config": {"model": resolved["model"], "training": training, "data": data}})
+    # The baseline is the study's own base configuration when it is among the runs, else the first;
+    # an explicit `baseline:` names it.
+    chosen = study.baseline or next((r["label"] for r in runs if r["baseline"]), runs[0]["label"])
+    for r in runs:
+        r["baseline"] = r["label"] == chosen
     return StudyPlan(name, kind, study.title or name.replace("_", " ").capitalize(),
                      study.question, runs)
 

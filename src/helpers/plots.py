@@ -135,7 +135,9 @@ def learning_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy
             for key, style in ((metric, "--"), (f"val_{metric}", "-")):
                 ys = hist.get(key)
                 if ys:
-                    ax.plot(range(1, len(ys) + 1), ys, linestyle=style, color=colour, linewidth=1.6)
+                    # Markers keep a one- or two-epoch run visible (a single point draws no line).
+                    ax.plot(range(1, len(ys) + 1), ys, linestyle=style, color=colour, linewidth=1.6,
+                            marker="o" if len(ys) <= 3 else None, markersize=3)
         ax.set_title(f"{_pretty(metric).capitalize()} per epoch")
         ax.set_xlabel("epoch")
         ax.set_ylabel(_pretty(metric))

@@ -1,0 +1,37 @@
+# studybook: `make report` and `make test` work on a fresh machine; `make setup` is idempotent.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help setup data report smoke test clean
+help:
+	@echo "make report   set up (first time) and build reports/report.html (ARGS='--profile smoke' ...)"
+	@echo "make test     set up (first time) and run the test suite"
+	@echo "make setup    create .venv, install requirements, make sure Fashion-MNIST is present"
+	@echo "make smoke    the default report in the smoke profile (about a minute)"
+
+setup: $(STAMP) data
+
+# Re-installs only when the requirements change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+data: $(STAMP)
+	@tools/ensure_data.sh $(BIN)/python
+
+report: setup
+	$(BIN)/python build_report.py $(ARGS)
+
+smoke: setup
+	$(BIN)/python build_report.py --profile smoke $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf reports/*.html reports/*.json reports/*/

@@ -1,0 +1,408 @@
+"""Tests for helpers.config: every bad parameter is one ConfigError line naming the file and key."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import config
+from helpers.schema import StudyKinds
+
+
+@pytest.fixture(autouse=True)
+def _in_repo_root(monkeypatch):
+    # Error messages name files relative to the working directory; pin it so they read params/...
+    monkeypatch.chdir(config.ROOT)
+
+
+def write(tmp_path: Path, text: str, name: str = "report.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def raises(match: str, **kwargs) -> str:
+    with pytest.raises(config.ConfigError, match=match) as info:
+        config.load(**kwargs)
+    msg = str(info.value)
+    assert "\n" not in msg, f"error is not one line: {msg!r}"
+    return msg
+
+
+# --- bad values given with --set ---------------------------------------------------------------
+
+BAD_SETS = [
+    # unknown keys, with a suggestion
+    (["titel=x"], r"^--set: titel: unknown key 'titel' \(did you mean 'title'\?\)"),
+    (["base.training.epochz=3"], r"^--set: base\.training\.epochz: unknown key 'epochz' \(did you mean 'epochs'\?\)"),
+    (["base.model.hiden=[8]"], r"^--set: base\.model\.hiden: unknown key 'hiden' \(did you mean 'hidden'\?\)"),
+    (["width.unitz=[3]"], r"^--set: studies\.width\.unitz: unknown key 'unitz' \(did you mean 'units'\?\)"),
+    (["optimizer.variants.SGD.optimzer=sgd"],
+     r"^--set: studies\.optimizer\.variants\.SGD\.optimzer: unknown key 'optimzer' \(did you mean 'optimizer'\?\)"),
+    # wrong types
+    (["base.hidden=abc"], r"^--set: base\.model\.hidden = 'abc': must be a valid list"),
+    (["base.epochs=2.5"], r"^--set: base\.training\.epochs = 2\.5: .*integer"),
+    (["base.batch_size=big"], r"^--set: base\.training\.batch_size = 'big': .*integer"),
+    (["depth.units=abc"], r"^--set: studies\.depth\.units = 'abc': .*integer"),
+    # out of range
+    (["width.units=[0]"], r"^--set: studies\.width\.units\[0\] = 0: must be greater than 0"),
+    (["width.units=[-4]"], r"^--set: studies\.width\.units\[0\] = -4: must be greater than 0"),
+    (["depth.units=0"], r"^--set: studies\.depth\.units = 0: must be greater than 0"),
+    (["base.hidden=[128, 0]"], r"^--set: base\.model\.hidden\[1\] = 0: must be greater than 0"),
+    (["base.dropout=1.0"], r"^--set: base\.model\.dropout = 1\.0: must be less than 1"),
+    (["base.dropout=-0.1"], r"^--set: base\.model\.dropout = -0\.1: must be greater than or equal to 0"),
+    (["regularization.variants.none.dropout=1.0"],
+     r"^--set: studies\.regularization\.variants\.none\.dropout = 1\.0: must be less than 1"),
+    (["base.learning_rate=0"], r"^--set: base\.training\.learning_rate = 0: must be greater than 0"),
+    (["base.learning_rate=-0.1"], r"^--set: base\.training\.learning_rate = -0\.1: must be greater than 0"),
+    (["base.batch_size=0"], r"^--set: base\.training\.batch_size = 0: must be greater than 0"),
+    (["base.epochs=0"], r"^--set: base\.training\.epochs = 0: must be greater than 0"),
+    (["data.validation_split=1.0"], r"^--set: data\.validation_split = 1\.0: must be less than 1"),
+    (["seed=-1"], r"^--set: seed = -1: must be greater than or equal to 0"),
+    # unknown names, with a suggestion where one is close
+    (["dataset=mnistt"], r"^--set: dataset = 'mnistt': unknown dataset; allowed: fashion_mnist"),
+    (["base.activation=rleu"], r"^--set: base\.model\.activation = 'rleu': must be one of .* \(did you mean 'relu'\?\)"),
+    (["activation.activations=[relu, tanhh]"],
+     r"^--set: studies\.activation\.activations\[1\] = 'tanhh': must be one of .* \(did you mean 'tanh'\?\)"),
+    (["base.loss=mse2"], r"^--set: base\.training\.loss = 'mse2': must be one of .* \(did you mean 'mse'\?\)"),
+    (["base.optimizer=adamm"], r"^--set: base\.training\.optimizer = 'adamm': must be one of sgd, adam, rmsprop \(did you mean 'adam'\?\)"),
+    (["base.early_stopping.monitor=loss"],
+     r"^--set: base\.training\.early_stopping\.monitor = 'loss': must be one of val_loss, val_accuracy"),
+    (["profile=fast"], r"^--set: profile = 'fast': must be one of smoke, quick, full"),
+    # duplicate axis values, a baseline that is not a configuration
+    (["width.units=[8, 16, 8]"], r"^--set: studies\.width: units lists 8 twice"),
+    (["loss.losses=[mse, mse]"], r"^--set: studies\.loss: losses lists 'mse' twice"),
+    (["depth.baseline=7 layers"], r"^--set: studies\.depth: baseline '7 layers' is not one of the configurations: 1 layer, "),
+    # a cnn without filters
+    (["cnn_vs_baseline.variants.CNN.filters=[]"],
+     r"^--set: studies\.cnn_vs_baseline\.variants\.CNN: a cnn needs at least one entry in filters"),
+    # malformed --set items
+    (["base.epochs"], r"^--set base\.epochs: expected KEY=VALUE"),
+    (["=3"], r"^--set =3: empty key"),
+    (["depth.layers=[1"], r"^--set depth\.layers=\[1: the value '\[1' is not valid YAML"),
+    (["nosuchkey.x=3"], r"^--set: nosuchkey: unknown key 'nosuchkey'"),
+]
+
+
+@pytest.mark.parametrize("sets, match", BAD_SETS, ids=[";".join(s) for s, _ in BAD_SETS])
+def test_bad_set(sets, match):
+    raises(match, sets=sets)
+
+
+def test_bad_value_from_set_names_set_even_when_the_file_is_fine(tmp_path):
+    report = write(tmp_path, "studies: [depth, width]\n")
+    raises(r"^--set: base\.training\.epochs = 2\.5", params_file=report, sets=["base.epochs=2.5"])
+
+
+def test_set_for_a_study_not_in_the_report(tmp_path):
+    report = write(tmp_path, "studies: {depth: {}}\n")
+    raises(r"^--set width\.units=\[8\]: the report has no study 'width'; it has depth",
+           params_file=report, sets=["width.units=[8]"])
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="config._expand calls entry.get on a non-mapping study entry: "
+                          "AttributeError instead of ConfigError")
+@pytest.mark.parametrize("sets", [["depth=3"], ["depth=[1, 2]"]])
+def test_study_entry_that_is_not_a_mapping_via_set(sets):
+    raises(r"^--set: studies\.depth", sets=sets)
+
+
+@pytest.mark.xfail(strict=True, reason="a cross-key check (cnn without filters) blames the study entry "
+                                       "in params/report.yaml, not the --set that made the base a cnn")
+def test_cnn_without_filters_from_base_set_names_set():
+    raises(r"^--set: .*a cnn needs at least one entry in filters", sets=["base.kind=cnn"])
+
+
+# --- bad report files --------------------------------------------------------------------------
+
+BAD_FILES = [
+    ("title: x\nstudies: [depth\n", r"malformed YAML \(line 3, column 1\)"),
+    ("studies:\n  depth: {}\n bad: 1\n", r"malformed YAML \(line 3, column 2\)"),
+    ("- 1\n- 2\n", r"the top level must be a mapping of keys, got list"),
+    ("studies: {depth: {}}\ntitel: x\n", r"titel: unknown key 'titel' \(did you mean 'title'\?\)"),
+    ("studies: {depth: {}}\nbase: {training: {epochz: 3}}\n",
+     r"base\.training\.epochz: unknown key 'epochz' \(did you mean 'epochs'\?\)"),
+    ("studies: {width: {unitz: [3]}}\n", r"studies\.width\.unitz: unknown key 'unitz' \(did you mean 'units'\?\)"),
+    ("studies: {regularization: {variants: {none: {}, x: {dropot: 0.1}}}}\n",
+     r"studies\.regularization\.variants\.x\.dropot: unknown key 'dropot' \(did you mean 'dropout'\?\)"),
+    ("studies: {loss: {}}\nbase: {model: {hidden: abc}}\n", r"base\.model\.hidden = 'abc': must be a valid list"),
+    ("studies: {depth: {}}\nbase: {training: {epochs: 2.5}}\n", r"base\.training\.epochs = 2\.5: .*integer"),
+    ("studies: {depth: {}}\nbase: {training: {batch_size: big}}\n", r"base\.training\.batch_size = 'big': .*integer"),
+    ("studies: {dpeth: {}}\n", r"studies\.dpeth: unknown study 'dpeth' \(did you mean 'depth'\?\); allowed: depth, "),
+    ("studies: {mine: {kind: widht}}\n", r"studies\.mine\.kind: unknown study 'widht' \(did you mean 'width'\?\)"),
+    ("title: x\n", r"studies: missing: list the studies to run"),
+    ("", r"studies: missing"),
+    ("studies: {}\n", r"studies = \{\}: must be a non-empty mapping"),
+    ("studies: {depth: {}}\nprofile: fast\n", r"profile = 'fast': must be one of smoke, quick, full"),
+    ("studies: {depth: {}}\ndataset: mnist\n", r"dataset = 'mnist': unknown dataset"),
+    ("studies: {optimizer: {variants: {SGD: {optimizer: sgdd}}}}\n",
+     r"studies\.optimizer\.variants\.SGD\.optimizer = 'sgdd': must be one of .* \(did you mean 'sgd'\?\)"),
+    ("studies: {width: {units: [4, 4]}}\n", r"studies\.width: units lists 4 twice"),
+    ("studies: {depth: {baseline: 5 layers}}\n", r"studies\.depth: baseline '5 layers' is not one of the configurations"),
+    ("studies: {cnn_vs_baseline: {variants: {c: {kind: cnn}}}}\n",
+     r"studies\.cnn_vs_baseline\.variants\.c: a cnn needs at least one entry in filters"),
+    ("studies: {depth: {layers: []}}\n", r"studies\.depth\.layers = \[\]: list should have at least 1 item"),
+]
+
+
+@pytest.mark.parametrize("text, match", BAD_FILES)
+def test_bad_report_file(tmp_path, text, match):
+    report = write(tmp_path, text)
+    # The report file set the bad value, so it is the file named (outside the cwd: in full).
+    raises(rf"^{re.escape(str(report))}: .*{match}", params_file=report)
+
+
+def test_unknown_profile_argument_names_profile(tmp_path):
+    report = write(tmp_path, "studies: {depth: {}}\n")
+    raises(r"^--profile: profile = 'fast': must be one of smoke, quick, full", params_file=report, profile="fast")
+
+
+@pytest.mark.xfail(strict=True, raises=config.ConfigError,
+                   reason="config.load merges the report's null study entry over the study "
+                          "file, dropping it: 'studies:\\n  depth:' fails with layers missing")
+def test_study_listed_with_empty_yaml_entry_uses_its_study_file(tmp_path):
+    report = write(tmp_path, "studies:\n  depth:\n  width:\n")
+    plan = config.load(report)
+    assert [r["axis"]["layers"] for r in plan.studies["depth"].runs] == [1, 2, 3, 4]
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="config._expand calls entry.get on a non-mapping study entry: "
+                          "AttributeError instead of ConfigError")
+def test_study_entry_that_is_not_a_mapping_in_file(tmp_path):
+    report = write(tmp_path, "studies: {depth: 3}\n")
+    raises(r"studies\.depth", params_file=report)
+
+
+@pytest.mark.xfail(strict=True, reason="base.model is only validated through each run's merged spec, so a "
+                                       "bad base value that every study overrides (hidden under depth) passes")
+def test_bad_base_value_is_rejected_even_when_every_study_overrides_it(tmp_path):
+    report = write(tmp_path, "studies: {depth: {}}\nbase: {model: {hidden: abc}}\n")
+    raises(r"base\.model\.hidden = 'abc'", params_file=report)
+
+
+def test_study_error_names_the_report_path_and_key(tmp_path):
+    report = write(tmp_path, "studies: {width: {units: [0]}}\n")
+    raises(rf"^{re.escape(str(report))}: studies\.width\.units\[0\] = 0: must be greater than 0",
+           params_file=report)
+
+
+def test_report_error_names_params_report_yaml(tmp_path):
+    # Only the notebook folder differs, so the default report's own entry is to blame.
+    msg = raises(r"^params/report\.yaml: studies\.depth: the study 'depth' has no notebook",
+                 notebooks=tmp_path)
+    assert "depth.ipynb is missing" in msg
+
+
+def test_source_of_names_the_highest_layer_that_set_the_key():
+    layers = config.Layers()
+    layers.add("params/defaults.yaml", {"base": {"training": {"epochs": 10}}})
+    layers.add("params/studies/width.yaml", {"studies": {"width": {"units": [8], "layers": 2}}})
+    layers.add("params/report.yaml", {"studies": {"width": {"layers": 3}}})
+    layers.add("--set", {"base": {"training": {"epochs": 3}}})
+    assert layers.source_of(("studies", "width", "units", 0)) == "params/studies/width.yaml"
+    assert layers.source_of(("studies", "width", "layers")) == "params/report.yaml"
+    assert layers.source_of(("base", "training", "epochs")) == "--set"
+    # Missing everywhere: a required key, blamed on the top layer.
+    assert layers.source_of(("studies", "width", "nope")) == "--set"
+
+
+def test_unknown_key_error_lists_allowed_keys():
+    msg = raises(r"unknown key", sets=["base.training.epochz=3"])
+    allowed = msg.split("allowed: ")[1].split(", ")
+    assert "epochs" in allowed and "learning_rate" in allowed
+
+
+def test_studies_argument_naming_an_unknown_study():
+    raises(r"^--studies: unknown study 'dpeth' \(did you mean 'depth'\?\); this report has depth, ",
+           studies=["depth", "dpeth"])
+
+
+def test_study_without_a_notebook(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(config.NOTEBOOKS / "depth.ipynb", notebooks)
+    report = write(tmp_path, "studies: {depth: {}, width: {}}\n")
+    raises(r"studies\.width: the study 'width' has no notebook \(.*width\.ipynb is missing\)",
+           params_file=report, notebooks=notebooks)
+    # The same folder is fine for a report that only needs the notebooks it has.
+    assert list(config.load(write(tmp_path, "studies: {depth: {}}\n", "ok.yaml"), notebooks=notebooks).studies) == ["depth"]
+
+
+# --- what valid parameters become --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def default_plan():
+    return config.load()
+
+
+def test_exponent_without_dot_is_a_float(tmp_path):
+    # PyYAML reads 1e-3 (no dot) as the string '1e-3'; it must still mean 0.001.
+    report = write(tmp_path, "studies: {depth: {}}\nbase: {training: {learning_rate: 1e-3}, model: {l2: 1e-4}}\n")
+    run = config.load(report).studies["depth"].runs[0]
+    assert run["config"]["training"]["learning_rate"] == pytest.approx(0.001)
+    assert isinstance(run["config"]["training"]["learning_rate"], float)
+    assert run["config"]["model"]["l2"] == pytest.approx(1e-4)
+
+
+def test_set_base_epochs_is_training_epochs():
+    plan = config.load(sets=["base.epochs=3"], profile="full")
+    epochs = {r["config"]["training"]["epochs"] for s in plan.studies.values() for r in s.runs}
+    assert epochs == {3}
+
+
+def test_set_base_model_shorthand():
+    plan = config.load(sets=["base.activation=tanh"], studies=["depth"])
+    assert {r["config"]["model"]["activation"] for r in plan.studies["depth"].runs} == {"tanh"}
+
+
+@pytest.mark.xfail(strict=True, raises=config.ConfigError,
+                   reason="params/studies/width.yaml sets baseline: 128 units, so overriding "
+                          "units without 128 fails the baseline check")
+def test_set_width_units():
+    runs = config.load(sets=["width.units=[8,16]"]).studies["width"].runs
+    assert [r["config"]["model"]["hidden"] for r in runs] == [[8, 8], [16, 16]]
+
+
+def test_set_width_units_with_matching_baseline():
+    runs = config.load(sets=["width.units=[8,16]", "width.baseline=16 units"]).studies["width"].runs
+    assert [r["config"]["model"]["hidden"] for r in runs] == [[8, 8], [16, 16]]
+    assert [r["axis"] for r in runs] == [{"units": 8}, {"units": 16}]
+    assert [r["baseline"] for r in runs] == [False, True]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_profiles(profile):
+    plan = config.load(profile=profile)
+    prof = plan.report.profiles[profile]
+    assert plan.report.profile == profile
+    for study in plan.studies.values():
+        for run in study.runs:
+            data = run["config"]["data"]
+            assert data["train_samples"] == prof.train_samples
+            assert data["test_samples"] == prof.test_samples
+            if prof.epochs:
+                assert run["config"]["training"]["epochs"] <= prof.epochs
+
+
+def test_smoke_caps_epochs_at_the_smoke_value():
+    plan = config.load(profile="smoke", sets=["base.epochs=50"])
+    cap = plan.report.profiles["smoke"].epochs
+    assert cap is not None
+    assert {r["config"]["training"]["epochs"] for s in plan.studies.values() for r in s.runs} == {cap}
+    assert plan.data["train_samples"] == plan.report.profiles["smoke"].train_samples
+
+
+def test_profile_cap_never_raises_epochs():
+    plan = config.load(profile="quick", sets=["base.epochs=1"])
+    assert {r["config"]["training"]["epochs"] for s in plan.studies.values() for r in s.runs} == {1}
+
+
+def test_studies_argument_keeps_the_report_order():
+    plan = config.load(studies=["width", "depth"])
+    assert list(plan.studies) == ["depth", "width"]
+
+
+def test_default_report(default_plan):
+    assert list(default_plan.studies) == list(config.read_yaml(config.PARAMS / "report.yaml")["studies"])
+    assert default_plan.source == "params/report.yaml"
+    for name, study in default_plan.studies.items():
+        labels = [r["label"] for r in study.runs]
+        assert study.runs and len(labels) == len(set(labels)), name
+        assert sum(r["baseline"] for r in study.runs) == 1, name
+        assert study.title and study.question, name
+        for run in study.runs:
+            assert run["study"] == name and run["kind"] in StudyKinds
+            assert run["seed"] == default_plan.report.seed
+            assert run["config"]["data"] == {
+                "dataset": default_plan.report.dataset, "validation_split": 0.2,
+                "train_samples": default_plan.report.profiles["quick"].train_samples,
+                "test_samples": default_plan.report.profiles["quick"].test_samples,
+                "seed": default_plan.report.seed}
+            assert set(run["config"]) == {"model", "training", "data"}
+
+
+def test_study_file_overrides(default_plan):
+    for run in default_plan.studies["batch_size"].runs:
+        assert run["config"]["training"]["optimizer"] == "sgd"
+        assert run["config"]["training"]["learning_rate"] == pytest.approx(0.01)
+        assert run["config"]["training"]["early_stopping"] is None
+        assert run["config"]["model"]["hidden"] == [64, 32]
+    assert [r["config"]["training"]["batch_size"] for r in default_plan.studies["batch_size"].runs] == [32, 128, 512]
+    for run in default_plan.studies["depth"].runs:
+        assert run["config"]["training"]["optimizer"] == "adam"
+        assert run["config"]["model"]["hidden"] == [128] * run["axis"]["layers"]
+
+
+def test_variants_patch_only_what_they_name(default_plan):
+    runs = {r["label"]: r["config"] for r in default_plan.studies["optimizer"].runs}
+    assert runs["SGD"]["training"]["optimizer"] == "sgd"
+    assert runs["SGD"]["training"]["learning_rate"] == pytest.approx(0.01)
+    assert runs["RMSprop"]["training"]["optimizer"] == "rmsprop"
+    assert runs["SGD"]["model"] == runs["Adam"]["model"]
+    cnn = {r["label"]: r["config"]["model"] for r in default_plan.studies["cnn_vs_baseline"].runs}["CNN"]
+    assert cnn["kind"] == "cnn" and cnn["filters"]
+
+
+def test_report_file_overrides_the_study_file(tmp_path):
+    report = write(tmp_path, "studies: {width: {layers: 3}}\n")
+    runs = config.load(report).studies["width"].runs
+    study_file = config.read_yaml(config.PARAMS / "studies" / "width.yaml")
+    assert [r["axis"]["units"] for r in runs] == study_file["units"]
+    assert all(r["config"]["model"]["hidden"] == [r["axis"]["units"]] * 3 for r in runs)
+
+
+@pytest.mark.xfail(strict=True, raises=config.ConfigError,
+                   reason="params/studies/width.yaml sets baseline: 128 units, so a report "
+                          "that overrides units without 128 fails the baseline check")
+def test_report_file_overrides_the_study_axis(tmp_path):
+    report = write(tmp_path, "studies: {width: {units: [4]}}\n")
+    runs = config.load(report).studies["width"].runs
+    assert [r["config"]["model"]["hidden"] for r in runs] == [[4, 4]]
+
+
+def test_study_listed_by_name_only(tmp_path):
+    report = write(tmp_path, "studies: [width, depth]\n")
+    plan = config.load(report)
+    assert list(plan.studies) == ["width", "depth"]
+    assert plan.studies["depth"].runs == config.load().studies["depth"].runs
+
+
+def test_two_studies_of_one_kind(tmp_path):
+    report = write(tmp_path, "studies: {wide: {kind: width, units: [512], baseline: 512 units}, width: {}}\n")
+    plan = config.load(report, sets=["wide.layers=1"])
+    assert [(r["study"], r["kind"], r["config"]["model"]["hidden"]) for r in plan.studies["wide"].runs] == [
+        ("wide", "width", [512])]
+    assert len(plan.studies["width"].runs) > 1
+
+
+def test_merge_is_deep_and_does_not_alias():
+    low = {"a": {"b": 1, "c": [1]}, "d": 1}
+    high = {"a": {"b": 2}, "e": {"f": 1}}
+    out = config.merge(low, high)
+    assert out == {"a": {"b": 2, "c": [1]}, "d": 1, "e": {"f": 1}}
+    out["e"]["f"] = 9
+    assert high == {"a": {"b": 2}, "e": {"f": 1}}
+    assert config.merge({"a": [1, 2]}, {"a": [3]}) == {"a": [3]}  # lists are replaced, not joined
+    assert config.merge({"a": {"b": 1}}, {"a": None}) == {"a": None}
+
+
+@pytest.mark.parametrize("item, path, value", [
+    ("base.epochs=3", ["base", "training", "epochs"], 3),
+    ("base.hidden=[8, 8]", ["base", "model", "hidden"], [8, 8]),
+    ("width.units=[8,16]", ["studies", "width", "units"], [8, 16]),
+    ("dataset=fashion_mnist", ["dataset"], "fashion_mnist"),
+    ("base.training.learning_rate=1e-3", ["base", "training", "learning_rate"], "1e-3"),
+])
+def test_parse_set(item, path, value):
+    assert config.parse_set(item, {"width"}) == (path, value)
+
+
+def test_every_error_is_one_line_and_names_a_source():
+    for sets, _ in BAD_SETS:
+        with pytest.raises(config.ConfigError) as info:
+            config.load(sets=sets)
+        msg = str(info.value)
+        assert "\n" not in msg
+        assert re.match(r"^(--set|params/)", msg), msg
