@@ -124,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
                                        on_study=progress.study)
-    finally:
+    except KeyboardInterrupt:
         progress.close()
+        print(f"\ninterrupted: no report written; {out / (name + '.html')} is as it was", file=sys.stderr)
+        return 130
+    progress.close()
     report.build(plan, outcomes, out / f"{name}.html", out / f"{name}.json")
     print("\n" + summary_table(outcomes), file=sys.stderr)
     failed = [o.name for o in outcomes if o.status != "ok"]

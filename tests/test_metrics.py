@@ -89,9 +89,8 @@ HISTORY = {"loss": [1.0, 0.8, 0.7, 0.65], "val_loss": [0.9, 0.6, 0.7, 0.8],
     ({"val_loss": [0.5]}, "val_loss", 1),
     ({"val_loss": [0.5, 0.5, 0.4, 0.4]}, "val_loss", 3),  # ties: the first best epoch
     ({"val_loss": [float("nan"), 0.9, 0.8]}, "val_loss", 3),
-    pytest.param({"val_loss": [0.9, 0.3]}, "val_accuracy", 2, marks=pytest.mark.xfail(
-        strict=True, reason="metrics.best_epoch falls back to val_loss values but still takes the "
-                            "argmax chosen for the accuracy monitor: the worst epoch")),
+    ({"val_loss": [0.9, 0.3]}, "val_accuracy", 2),  # no val_accuracy: val_loss, minimised
+    ({"val_loss": [float("nan")] * 3}, "val_loss", 0),  # diverged: no best epoch, no crash
     ({}, "val_loss", 0),
 ])
 def test_best_epoch(history, monitor, expected):

@@ -34,18 +34,18 @@ def read_yaml(path: Path) -> dict:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        raise ConfigError(f"{_rel(path)}: file not found") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+        raise ConfigError(f"{_rel(path)}: malformed YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(f"{_rel(path)}: the top level must be a mapping of keys, got {type(data).__name__}")
     return data
 
 
@@ -112,12 +112,14 @@ class Layers:
     def add(self, source: str, tree: dict) -> None:
         self.items.append((source, tree))
 
+    def rank(self, path: tuple) -> int:
+        """Index of the last layer that sets ``path`` (-1: none)."""
+        return max((i for i, (_, tree) in enumerate(self.items) if _has(tree, path)), default=-1)
+
     def source_of(self, path: tuple) -> str:
-        for source, tree in reversed(self.items):
-            if _has(tree, path):
-                return source
+        i = self.rank(path)
         # A key missing everywhere was required by the schema: blame the top layer's file.
-        return self.items[-1][0] if self.items else "parameters"
+        return self.items[i][0] if i >= 0 else (self.items[-1][0] if self.items else "parameters")
 
 
 def _fmt_path(loc: tuple) -> str:
@@ -181,7 +183,21 @@ def _check(cls: type[BaseModel], data: Any, layers: Layers, where) -> Any:
         err = e.errors(include_url=False)[0]
         loc = tuple(err["loc"])
         allowed = _fields_at(cls, loc[:-1]) if err["type"] == "extra_forbidden" else []
-        raise ConfigError(_error_line(err, layers, where(loc), allowed)) from None
+        user_loc = where(loc)
+        linked = getattr(cls, "linked", {}).get(loc[-1], ()) if loc else ()
+        if linked:  # blame the partner key instead when a later layer set it
+            partner = max((where(loc[:-1] + (k,)) for k in linked), key=layers.rank)
+            if layers.rank(partner) > layers.rank(user_loc):
+                user_loc = partner
+                err = dict(err, input=_get(layers, partner))
+        raise ConfigError(_error_line(err, layers, user_loc, allowed)) from None
+
+
+def _get(layers: Layers, path: tuple) -> Any:
+    tree = layers.items[layers.rank(path)][1]
+    for p in path:
+        tree = tree[p]
+    return tree
 
 
 @dataclass
@@ -214,13 +230,14 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
     for label, axis, patch in study.points():
         resolved, is_base = {}, True
         for part, base, own, spec_cls in (
-                ("model", report.base.model, split_patch(patch)[0], ModelSpec),
-                ("training", report.base.training, split_patch(patch)[1], TrainingSpec)):
+                ("model", report.base.model.model_dump(), split_patch(patch)[0], ModelSpec),
+                ("training", report.base.training.model_dump(), split_patch(patch)[1], TrainingSpec)):
             study_part = getattr(study, part).model_dump(exclude_unset=True)
 
             def where(loc, own=own, study_part=study_part, part=part, label=label):
-                if not loc:  # a check across keys: blame the configuration that was built
-                    return (*prefix, "variants", label) if "variants" in entry else prefix
+                if not loc:  # a check across keys: blame the most specific layer that set any
+                    return ((*prefix, "variants", label) if own and not study.axis else
+                            (*prefix, part) if study_part else ("base", part))
                 if loc[0] in own:  # set by this configuration: a variant or the swept axis
                     return (*prefix, "variants", label, *loc) if not study.axis else (*prefix, study.axis)
                 if loc[0] in study_part:
@@ -234,7 +251,7 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
             training["epochs"] = min(training["epochs"], profile.epochs)
         runs.append({"study": name, "kind": kind, "label": label, "axis": axis, "baseline": is_base,
                      "seed": report.seed,
-                     "config": {"model": resolved["model"], "training": training, "data": data}})
+                     "config": {"model": resolved["model"], "training": training, "data": dict(data)}})
     # The baseline is the study's own base configuration when it is among the runs, else the first;
     # an explicit `baseline:` names it.
     chosen = study.baseline or next((r["label"] for r in runs if r["baseline"]), runs[0]["label"])
@@ -275,9 +292,13 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
 
     # Each study's defaults come from its kind's study file, under the report's entry.
     study_layer: dict = {"studies": {}}
-    for name, entry in user_studies.items():
-        entry = entry if entry is not None else {}
-        kind = entry.get("kind", name) if isinstance(entry, dict) else name
+    for name, entry in list(user_studies.items()):
+        if entry is None:  # `depth:` with nothing after it: the study file's defaults
+            entry = user_studies[name] = {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{_rel(params_file)}: studies.{name} = {entry!r}: must be a mapping of "
+                              f"the study's keys, or empty for its defaults")
+        kind = entry.get("kind", name)
         if kind not in StudyKinds:
             hint = difflib.get_close_matches(str(kind), list(StudyKinds), n=1)
             key = f"studies.{name}" + (".kind" if isinstance(entry, dict) and "kind" in entry else "")
@@ -290,6 +311,8 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
         study_file = PARAMS / "studies" / f"{kind}.yaml"
         if study_file.exists():
             sf = read_yaml(study_file)
+            if "variants" in entry:  # a report that lists variants means exactly those
+                sf = {k: v for k, v in sf.items() if k != "variants"}
             layers.add(str(_rel(study_file)), {"studies": {name: sf}})
             study_layer["studies"][name] = sf
     layers.add(str(_rel(params_file)), report)
@@ -301,6 +324,9 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
     set_layer: dict = {}
     for item in sets:
         path, value = parse_set(item, set(user_studies))
+        if path[0] == "studies" and len(path) == 2 and not isinstance(value, dict):
+            raise ConfigError(f"--set {item}: a study is a mapping; set one of its keys, "
+                              f"e.g. --set {path[1]}.title=...")
         if path[0] == "studies" and len(path) > 1 and path[1] not in user_studies:
             raise ConfigError(f"--set {item}: the report has no study {path[1]!r}; "
                               f"it has {', '.join(user_studies)}")

@@ -25,10 +25,13 @@ def classification(y_true: np.ndarray, proba: np.ndarray) -> dict:
 
 def best_epoch(history: dict, monitor: str) -> int:
     """1-based epoch with the best monitored validation value (what early stopping restores)."""
-    values = history.get(monitor) or history.get("val_loss") or []
-    if not values:
+    if not history.get(monitor):
+        monitor = "val_loss"
+    values = np.asarray(history.get(monitor) or [], dtype=float)
+    if not np.isfinite(values).any():  # no epoch to prefer (e.g. a run whose loss went NaN)
         return 0
-    pick = np.nanargmax if "accuracy" in monitor else np.nanargmin
+    values = np.where(np.isfinite(values), values, -np.inf if "accuracy" in monitor else np.inf)
+    pick = np.argmax if "accuracy" in monitor else np.argmin
     return int(pick(values)) + 1
 
 

@@ -77,7 +77,7 @@ def _error_box(outcome: Outcome) -> str:
 def methodology(plan: Plan, records: list[dict]) -> str:
     rep = plan.report
     info = next((r["data_info"] for r in records if r.get("data_info")), None)
-    base_m, base_t = rep.base.model, rep.base.training
+    base_m, base_t = rep.base.model.model_dump(), rep.base.training.model_dump()
     profile = rep.profiles[rep.profile]
     lines = ["## 1. Methodology", "", "### 1.1 Data", ""]
     if info:

@@ -17,7 +17,6 @@ Loss = Literal["categorical_crossentropy", "mse"]
 Optimizer = Literal["sgd", "adam", "rmsprop"]
 Initializer = Literal["auto", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal",
                       "truncated_normal"]
-Rate = Field(ge=0, lt=1)  # dropout-like rates: 0 <= r < 1
 
 
 class Strict(BaseModel):
@@ -25,25 +24,30 @@ class Strict(BaseModel):
 
 
 class ModelSpec(Strict):
+    # filters comes before kind so that kind's check can see it and the error names `kind`,
+    # the key a user changes when turning a dense model into a CNN.
+    filters: list[PositiveInt] = []
     kind: Literal["mlp", "cnn"] = "mlp"
     hidden: list[PositiveInt]
     activation: Activation
     initializer: Initializer = "auto"
-    dropout: float = Rate
+    dropout: float = Field(0.0, ge=0, lt=1)
     dropout_kind: Literal["dropout", "gaussian"] = "dropout"
     l1: float = Field(0.0, ge=0)
     l2: float = Field(0.0, ge=0)
     batch_norm: bool = False
-    filters: list[PositiveInt] = []
     kernel_size: PositiveInt = 3
     pool_size: PositiveInt = 2
-    conv_dropout: float = Rate
+    conv_dropout: float = Field(0.0, ge=0, lt=1)
+    # Keys checked together: an error is blamed on whichever of them the user set last.
+    linked: ClassVar[dict[str, tuple[str, ...]]] = {"kind": ("filters",)}
 
-    @model_validator(mode="after")
-    def _cnn_has_filters(self):
-        if self.kind == "cnn" and not self.filters:
+    @field_validator("kind")
+    @classmethod
+    def _cnn_has_filters(cls, kind, info):
+        if kind == "cnn" and not info.data.get("filters"):
             raise ValueError("a cnn needs at least one entry in filters (conv channels per block)")
-        return self
+        return kind
 
 
 class EarlyStopping(Strict):
@@ -92,8 +96,8 @@ class DataSettings(Strict):
 
 
 class Base(Strict):
-    model: dict[str, Any]      # validated as ModelSpec per run, after the study's overrides
-    training: dict[str, Any]
+    model: ModelSpec
+    training: TrainingSpec
 
 
 class Report(Strict):

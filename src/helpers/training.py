@@ -21,6 +21,8 @@ LOSSES = {"categorical_crossentropy": "categorical_crossentropy", "mse": "mean_s
 def configure(threads: int | None = None) -> None:
     """Thread counts must be set before TensorFlow runs its first op; later calls are no-ops."""
     import tensorflow as tf
+    # Each run builds a fresh model, which TensorFlow reports as "retracing": expected, not news.
+    tf.get_logger().setLevel("ERROR")
     n = threads or os.cpu_count() or 1
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
