@@ -307,6 +307,7 @@ def test_default_report(default_plan):
             assert run["seed"] == default_plan.report.seed
             assert run["config"]["data"] == {
                 "dataset": default_plan.report.dataset, "validation_split": 0.2,
+                "validation_method": "stratified",
                 "train_samples": default_plan.report.profiles["quick"].train_samples,
                 "test_samples": default_plan.report.profiles["quick"].test_samples,
                 "seed": default_plan.report.seed}

@@ -182,3 +182,14 @@ def test_text_functions_accept_empty_input(fn):
 def test_empty_summary_and_best():
     assert narrate.best([]) is None
     assert narrate.summary([]).empty
+
+
+def test_design_full_profile_sizes_come_from_what_was_loaded():
+    # The full profile takes all the data: the config says None, the loaded splits say how many.
+    recs = [record("a", 0.8), record("b", 0.7)]
+    for r in recs:
+        r["config"]["data"].update(train_samples=None, test_samples=None)
+    assert "Data" not in narrate.design(recs) or "None" not in narrate.design(recs)
+    for r in recs:
+        r["data_info"] = {"train": 48000, "val": 12000, "test": 10000}
+    assert "48,000 training, 12,000 validation and 10,000 test samples" in narrate.design(recs)

@@ -223,9 +223,11 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
     prefix = ("studies", name)
     study = _check(StudyKinds[kind], dict(entry, kind=kind), layers, lambda loc: prefix + loc)
     profile = report.profiles.get(report.profile)
-    data = {"dataset": report.dataset, "validation_split": report.data.validation_split,
+    data = {"dataset": report.dataset, **report.data.model_dump(),
             "train_samples": profile.train_samples, "test_samples": profile.test_samples,
             "seed": report.seed}
+    if report.dataset != "imdb":  # the only dataset with a vocabulary; elsewhere it means nothing
+        data.pop("num_words")
     runs = []
     for label, axis, patch in study.points():
         resolved, is_base = {}, True
@@ -236,10 +238,10 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
 
             def where(loc, own=own, study_part=study_part, part=part, label=label):
                 if not loc:  # a check across keys: blame the most specific layer that set any
-                    return ((*prefix, "variants", label) if own and not study.axis else
+                    return ((*prefix, *study.origin(label, next(iter(own)))) if own else
                             (*prefix, part) if study_part else ("base", part))
-                if loc[0] in own:  # set by this configuration: a variant or the swept axis
-                    return (*prefix, "variants", label, *loc) if not study.axis else (*prefix, study.axis)
+                if loc[0] in own:  # set by this configuration: a variant, an axis, a grid axis
+                    return (*prefix, *study.origin(label, loc[0]), *loc[1:])
                 if loc[0] in study_part:
                     return (*prefix, part, *loc)
                 return ("base", part, *loc)

@@ -124,13 +124,18 @@ def _design_one(records: list[dict]) -> str:
         if group in groups:
             lines.append(f"- *{group}*: " + ", ".join(groups[group]))
     data = records[0].get("config", {}).get("data", {}) if records else {}
+    info = next((r["data_info"] for r in records if r.get("data_info")), None)
     sizes = []
-    if "train_samples" in data:
-        sizes.append(f"{_params(data['train_samples'])} training samples")
-        if data.get("validation_split"):
-            sizes[-1] += f" (of which {data['validation_split']:.0%} are held out for validation)"
-    if "test_samples" in data:
-        sizes.append(f"{_params(data['test_samples'])} test samples")
+    if info:  # what was actually loaded: exact, also when the profile takes all the data
+        sizes = [f"{_params(info['train'])} training, {_params(info['val'])} validation and "
+                 f"{_params(info['test'])} test samples"]
+    else:
+        if data.get("train_samples") is not None:
+            sizes.append(f"{_params(data['train_samples'])} training samples")
+            if data.get("validation_split"):
+                sizes[-1] += f" (of which {data['validation_split']:.0%} are held out for validation)"
+        if data.get("test_samples") is not None:
+            sizes.append(f"{_params(data['test_samples'])} test samples")
     if sizes:
         note = " (sizes vary between runs, see above)" if any(k.startswith("data.") for k in varied) else ""
         name = f"`{data['dataset']}`: " if "dataset" in data else ""

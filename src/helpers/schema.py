@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, create_model,
-                      field_validator, model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError,
+                      create_model, field_validator, model_validator)
 
 Activation = Literal["relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish"]
-Loss = Literal["categorical_crossentropy", "mse"]
+# Cross-entropy names all mean "the cross-entropy that fits the task" (softmax or sigmoid output).
+Loss = Literal["crossentropy", "categorical_crossentropy", "binary_crossentropy", "mse"]
 Optimizer = Literal["sgd", "adam", "rmsprop"]
 Initializer = Literal["auto", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal",
                       "truncated_normal"]
@@ -93,6 +94,9 @@ class Profile(Strict):
 
 class DataSettings(Strict):
     validation_split: float = Field(0.2, gt=0, lt=1)
+    # stratified: a seeded stratified sample; head: the first samples (R1: the first 10,000 reviews)
+    validation_method: Literal["stratified", "head"] = "stratified"
+    num_words: PositiveInt = 10000  # imdb: vocabulary size of the multi-hot features
 
 
 class Base(Strict):
@@ -135,6 +139,10 @@ class Study(Strict):
 
     def points(self) -> list[tuple[str, dict, dict]]:
         raise NotImplementedError
+
+    def origin(self, label: str, key: str) -> tuple:
+        """Where, under this study, the user set ``key`` of configuration ``label``."""
+        return (self.axis,)
 
     @model_validator(mode="after")
     def _distinct(self):
@@ -192,9 +200,56 @@ class BatchSizeStudy(Study):
         return [(f"batch {b}", {"batch_size": b}, {"batch_size": b}) for b in self.batch_sizes]
 
 
+class GridStudy(Study):
+    """Several axes swept at once, as their product (R4: L2 x dropout x learning rate)."""
+    axes: dict[str, list[Any]] = Field(min_length=1)
+
+    @field_validator("axes")
+    @classmethod
+    def _known_keys(cls, axes: dict) -> dict:
+        for key, values in axes.items():
+            if key not in Variant.model_fields:
+                import difflib
+                hint = difflib.get_close_matches(key, list(Variant.model_fields), n=1)
+                raise ValueError(f"unknown axis {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                                 + "; an axis is a model or training key")
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"axis {key!r} needs a non-empty list of values")
+            dup = [v for i, v in enumerate(values) if v in values[:i]]
+            if dup:
+                raise ValueError(f"axis {key!r} lists {dup[0]!r} twice")
+            for v in values:
+                try:
+                    Variant.model_validate({key: v})
+                except ValidationError as e:
+                    err = e.errors(include_url=False)[0]
+                    raise ValueError(f"axis {key!r}: {v!r}: {err['msg'][0].lower()}{err['msg'][1:]}") from None
+        return axes
+
+    def origin(self, label: str, key: str) -> tuple:
+        return ("axes", key)
+
+    def points(self):
+        import itertools
+        keys = list(self.axes)
+        out = []
+        for combo in itertools.product(*(self.axes[k] for k in keys)):
+            patch = Variant.model_validate(dict(zip(keys, combo))).model_dump(exclude_unset=True)
+            label = ", ".join(f"{k} {_short(patch[k])}" for k in keys)
+            out.append((label, {k: patch[k] for k in keys}, patch))
+        return out
+
+
+def _short(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 class VariantStudy(Study):
     """Named configurations side by side; each variant holds only what differs from the base."""
     variants: dict[str, Variant] = Field(min_length=1)
+
+    def origin(self, label: str, key: str) -> tuple:
+        return ("variants", label, key)
 
     def points(self):
         return [(label, {}, v.model_dump(exclude_unset=True)) for label, v in self.variants.items()]
@@ -209,4 +264,6 @@ StudyKinds: dict[str, type[Study]] = {
     "optimizer": VariantStudy,
     "batch_size": BatchSizeStudy,
     "cnn_vs_baseline": VariantStudy,
+    "compare": VariantStudy,
+    "grid": GridStudy,
 }
