@@ -141,7 +141,9 @@ def test_table():
     t = metrics.table(RECORDS)
     assert t.index.name == "configuration"
     assert t.index.tolist() == ["3 layers", "6 layers"]
-    assert list(t.columns) == [v for k, v in metrics.TABLE_COLUMNS.items() if k != "label"] + ["status"]
+    # Binary-only columns (ROC AUC, AP, Brier) are left out of a multi-class table.
+    assert list(t.columns) == [v for k, v in metrics.TABLE_COLUMNS.items()
+                               if k not in ("label", "roc_auc", "average_precision", "brier")] + ["status"]
     ok = t.loc["3 layers"]
     assert ok["test acc"] == 0.8755 and ok["val acc"] == 0.8805 and ok["train acc"] == 0.9123
     assert ok["test loss"] == 0.3544 and ok["F1 (macro)"] == 0.8744 and ok["AUC (OvR)"] == 0.9877
@@ -157,6 +159,7 @@ def test_table():
 def test_table_of_failed_runs_only():
     t = metrics.table([record("CNN", status="failed")])
     assert t.loc["CNN", "status"] == "failed"
+    assert "AUC (OvR)" not in t  # nothing measured, so no optional column
     assert t.drop(columns="status").isna().all(axis=None)
 
 
@@ -164,3 +167,27 @@ def test_table_with_missing_auc():
     # A record saved as JSON holds null for an AUC that could not be computed.
     t = metrics.table([record("a", auc_ovr=None), record("b")])
     assert pd.isna(t.loc["a", "AUC (OvR)"]) and t.loc["b", "AUC (OvR)"] == 0.9877
+
+
+def test_binary_metrics_match_sklearn_and_the_max_f1_point_is_real():
+    from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, roc_auc_score
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 3000)
+    p = np.clip(0.35 * y + 0.65 * rng.random(3000), 0, 1)
+    b = metrics.binary(y, p)
+    assert b["roc_auc"] == pytest.approx(roc_auc_score(y, p))
+    assert b["average_precision"] == pytest.approx(average_precision_score(y, p))
+    assert b["brier"] == pytest.approx(brier_score_loss(y, p))
+    best = b["curves"]["max_f1"]
+    assert best["f1"] == pytest.approx(f1_score(y, p >= best["threshold"]))
+    # No threshold does better than the reported maximum.
+    assert all(f1_score(y, p >= t) <= best["f1"] + 1e-12 for t in np.linspace(0.05, 0.95, 19))
+    assert len(b["curves"]["roc"]["fpr"]) <= metrics.CURVE_POINTS
+    cal = b["curves"]["calibration"]
+    assert len(cal["predicted"]) == len(cal["observed"]) == len(cal["counts"]) <= 15
+    assert sum(cal["counts"]) == 3000
+
+
+def test_binary_metrics_on_one_class_are_undefined_not_invented():
+    b = metrics.binary(np.ones(10), np.full(10, 0.7))
+    assert np.isnan(b["roc_auc"]) and np.isnan(b["average_precision"]) and b["curves"] == {}

@@ -175,3 +175,22 @@ def test_save_is_atomic_json(tmp_path, record):
     training.save([failed], path)
     assert len(json.loads(path.read_text())) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["depth.results.json"]
+
+
+@pytest.mark.parametrize("loss", ["crossentropy", "binary_crossentropy", "mse"])
+def test_binary_task_uses_one_sigmoid_unit_and_binary_metrics(spec, loss):
+    rng = np.random.default_rng(3)
+    y = {p: rng.permutation(np.arange(n) % 2) for p, n in (("train", 80), ("val", 20), ("test", 40))}
+    x = {p: rng.random((len(v), 50), dtype=np.float32) + v[:, None] * 0.5 for p, v in y.items()}
+    binary = Splits(x_train=x["train"], y_train=y["train"], x_val=x["val"], y_val=y["val"], x_test=x["test"],
+                    y_test=y["test"], class_names=["negative", "positive"], fingerprint="b", info={})
+    spec["config"]["training"]["loss"] = loss
+    rec = training.run(spec, binary)
+    m = rec["metrics"]
+    assert rec["status"] == "ok"
+    assert {"roc_auc", "average_precision", "brier"} <= set(m) and "auc_ovr" not in m
+    # 50 inputs -> 16 hidden -> 1 sigmoid unit
+    assert m["params"] == 50 * 16 + 16 + 16 + 1
+    assert 0 <= m["brier"] <= 1 and 0 <= m["roc_auc"] <= 1
+    assert np.asarray(rec["confusion"]).shape == (2, 2) and np.asarray(rec["confusion"]).sum() == 40
+    assert set(rec["curves"]) == {"roc", "pr", "max_f1", "calibration"}

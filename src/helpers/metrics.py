@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import (average_precision_score, brier_score_loss, confusion_matrix, f1_score,
+                             precision_recall_curve, roc_auc_score, roc_curve)
+
+CURVE_POINTS = 300  # enough for a smooth curve; keeps a run's record small (IMDB has 25,000 tests)
 
 
 def classification(y_true: np.ndarray, proba: np.ndarray) -> dict:
@@ -12,14 +16,51 @@ def classification(y_true: np.ndarray, proba: np.ndarray) -> dict:
     pred = proba.argmax(axis=1)
     out = {"f1_macro": float(f1_score(y_true, pred, average="macro", labels=range(n), zero_division=0))}
     present = np.unique(y_true)
-    # One-vs-rest AUC is undefined when a class is absent from y_true (tiny subsamples).
-    if len(present) == n:
+    # One-vs-rest AUC is undefined when a class is absent from y_true (tiny subsamples);
+    # two classes get the binary metrics instead (metrics.binary).
+    if len(present) == n and n > 2:
         p = np.clip(proba.astype("float64"), 0, None)
         p = p / np.where(p.sum(axis=1, keepdims=True) > 0, p.sum(axis=1, keepdims=True), 1)
         out["auc_ovr"] = float(roc_auc_score(y_true, p, multi_class="ovr", labels=range(n)))
     else:
         out["auc_ovr"] = float("nan")
     out["confusion"] = confusion_matrix(y_true, pred, labels=range(n)).tolist()
+    return out
+
+
+def _thin(*arrays: np.ndarray) -> list[list[float]]:
+    n = len(arrays[0])
+    idx = np.unique(np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int)) if n else []
+    return [np.asarray(a, dtype=float)[idx].round(6).tolist() for a in arrays]
+
+
+def binary(y_true: np.ndarray, p: np.ndarray, bins: int = 15) -> dict:
+    """Binary-task metrics and the curves its figures draw, from one run's test predictions."""
+    y_true = np.asarray(y_true).astype(int).ravel()
+    p = np.clip(np.asarray(p, dtype="float64").ravel(), 0, 1)
+    out = {"roc_auc": float("nan"), "average_precision": float("nan"),
+           "brier": float(brier_score_loss(y_true, p)), "curves": {}}
+    if len(np.unique(y_true)) < 2:  # AUC and precision-recall are undefined on one class
+        return out
+    out["roc_auc"] = float(roc_auc_score(y_true, p))
+    out["average_precision"] = float(average_precision_score(y_true, p))
+    fpr, tpr, _ = roc_curve(y_true, p)
+    precision, recall, thresholds = precision_recall_curve(y_true, p)
+    f1 = 2 * precision * recall / np.where(precision + recall > 0, precision + recall, 1)
+    i = int(np.argmax(f1[:-1])) if len(thresholds) else 0  # the last PR point has no threshold
+    max_f1 = {"threshold": float(thresholds[i]) if len(thresholds) else 0.5,
+              "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i])}
+    prob_true, prob_pred = calibration_curve(y_true, p, n_bins=bins, strategy="uniform")
+    counts = np.histogram(p, bins=np.linspace(0, 1, bins + 1))[0]
+    fpr, tpr = _thin(fpr, tpr)
+    precision, recall = _thin(precision, recall)
+    out["curves"] = {
+        "roc": {"fpr": fpr, "tpr": tpr},
+        "pr": {"precision": precision, "recall": recall, "positive_rate": float(y_true.mean())},
+        "max_f1": max_f1,
+        "calibration": {"predicted": prob_pred.round(6).tolist(), "observed": prob_true.round(6).tolist(),
+                        "counts": counts[counts > 0].tolist(), "bins": bins},
+    }
     return out
 
 
@@ -50,19 +91,21 @@ def frame(records: list[dict]) -> pd.DataFrame:
 TABLE_COLUMNS = {
     "label": "configuration", "params": "parameters", "epochs_run": "epochs", "best_epoch": "best epoch",
     "train_accuracy": "train acc", "val_accuracy": "val acc", "test_accuracy": "test acc",
-    "test_loss": "test loss", "f1_macro": "F1 (macro)", "auc_ovr": "AUC (OvR)", "gap": "gap (train−val)",
-    "seconds": "time (s)",
+    "test_loss": "test loss", "f1_macro": "F1 (macro)", "auc_ovr": "AUC (OvR)", "roc_auc": "ROC AUC",
+    "average_precision": "AP", "brier": "Brier", "gap": "gap (train−val)", "seconds": "time (s)",
 }
+OPTIONAL = ("auc_ovr", "roc_auc", "average_precision", "brier")  # shown only where measured
 
 
 def table(records: list[dict]) -> pd.DataFrame:
     """The results table of a study, as shown in the report (numbers rounded for reading)."""
     df = frame(records)
-    for col in TABLE_COLUMNS:
+    cols = [c for c in TABLE_COLUMNS if c not in OPTIONAL or (c in df and df[c].notna().any())]
+    for col in cols:
         if col not in df:
             df[col] = np.nan
-    out = df[list(TABLE_COLUMNS) + ["status"]].rename(columns=TABLE_COLUMNS)
-    out = out.round({v: 4 for k, v in TABLE_COLUMNS.items() if k not in ("params", "epochs_run", "best_epoch", "seconds")})
+    out = df[cols + ["status"]].rename(columns={c: TABLE_COLUMNS[c] for c in cols})
+    out = out.round({TABLE_COLUMNS[k]: 4 for k in cols if k not in ("label", "params", "epochs_run", "best_epoch", "seconds")})
     out[TABLE_COLUMNS["seconds"]] = out[TABLE_COLUMNS["seconds"]].round(1)
     for k in ("params", "epochs_run", "best_epoch"):
         out[TABLE_COLUMNS[k]] = out[TABLE_COLUMNS[k]].astype("Int64")

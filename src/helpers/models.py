@@ -30,7 +30,7 @@ def _dense_block(x, units: int, spec: dict):
 
 
 def build(spec: dict, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    """A compiled-free model: input -> (conv blocks) -> dense blocks -> softmax over n_classes."""
+    """An uncompiled model: input -> (conv blocks) -> dense blocks -> softmax (sigmoid for 2 classes)."""
     inputs = keras.Input(shape=input_shape)
     x = inputs
     if spec["kind"] == "cnn":
@@ -45,5 +45,7 @@ def build(spec: dict, input_shape: tuple[int, ...], n_classes: int) -> keras.Mod
     x = layers.Flatten()(x)
     for units in spec["hidden"]:
         x = _dense_block(x, units, spec)
-    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    # Two classes: one sigmoid unit (R1/R2's binary set-up); more: a softmax over the classes.
+    outputs = (layers.Dense(1, activation="sigmoid") if n_classes == 2
+               else layers.Dense(n_classes, activation="softmax"))(x)
     return keras.Model(inputs, outputs)

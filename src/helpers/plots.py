@@ -265,3 +265,47 @@ def confusion_matrices(records: Iterable[dict]) -> Figure:
         fig.delaxes(ax)
     # no suptitle: square heatmaps make constrained layout place it over the panel titles
     return fig
+
+
+def binary_diagnostics(record: dict) -> Figure:
+    """ROC, precision-recall (max-F1 point marked) and reliability curves of one binary run."""
+    curves = record.get("curves") or {}
+    if not curves:
+        return _empty("No binary curves for this run")
+    m = record.get("metrics", {})
+    fig = _figure(height=3.2)
+    roc_ax, pr_ax, cal_ax = fig.subplots(1, 3)
+    roc_ax.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], linewidth=1.8, label=f"AUC {m.get('roc_auc', float('nan')):.4f}")
+    roc_ax.plot([0, 1], [0, 1], linestyle=":", color="0.5", label="chance")
+    roc_ax.set(title="ROC curve", xlabel="false positive rate", ylabel="true positive rate")
+    roc_ax.legend(loc="lower right")
+    pr = curves["pr"]
+    pr_ax.plot(pr["recall"], pr["precision"], linewidth=1.8, label=f"AP {m.get('average_precision', float('nan')):.4f}")
+    pr_ax.axhline(pr["positive_rate"], linestyle=":", color="0.5", label="chance")
+    best = curves["max_f1"]
+    pr_ax.scatter([best["recall"]], [best["precision"]], marker="*", s=140, color="C3", zorder=3,
+                  label=f"max F1 {best['f1']:.3f} @ {best['threshold']:.2f}")
+    pr_ax.set(title="Precision–recall", xlabel="recall", ylabel="precision")
+    pr_ax.legend(loc="lower left")
+    cal = curves["calibration"]
+    cal_ax.plot([0, 1], [0, 1], linestyle=":", color="0.5", label="perfect")
+    cal_ax.plot(cal["predicted"], cal["observed"], marker="o", markersize=3, linewidth=1.8,
+                label=f"Brier {m.get('brier', float('nan')):.4f}")
+    cal_ax.set(title=f"Reliability ({cal['bins']} bins)", xlabel="mean predicted probability",
+               ylabel="fraction positive", xlim=(0, 1), ylim=(0, 1))
+    cal_ax.legend(loc="upper left")
+    fig.suptitle(f"{record['label']} (best by validation accuracy)")
+    return fig
+
+
+def heatmap(frame: pd.DataFrame, x: str, y: str, value: str = "val_accuracy", title: str | None = None) -> Figure:
+    """A two-axis grid as a heatmap of ``value`` (validation accuracy by default)."""
+    df = _ok_frame(frame, x, y, value)
+    if df.empty:
+        return _empty()
+    table = df.pivot_table(index=y, columns=x, values=value, aggfunc="mean")
+    fig = _figure(height=max(2.6, 0.55 * len(table) + 1.4), width=min(WIDTH, 1.2 * len(table.columns) + 2.5))
+    ax = fig.subplots()
+    sns.heatmap(table, annot=True, fmt=".4f", cmap="viridis", cbar_kws={"label": _pretty(value)}, ax=ax)
+    ax.set(title=title or f"{_pretty(value).capitalize()} by {x} and {y}", xlabel=x, ylabel=y)
+    return fig

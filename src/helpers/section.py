@@ -2,6 +2,7 @@
 Jupyter displays (Markdown, HTML or a PNG image), so notebook cells stay one line each."""
 from __future__ import annotations
 
+import base64
 import html
 import io
 
@@ -70,6 +71,38 @@ def splits(records: list[dict]) -> Image:
 
 def confusion(records: list[dict]) -> Image:
     return image(plots.confusion_matrices(records))
+
+
+def diagnostics(records: list[dict]) -> HTML:
+    """Binary tasks: ROC, precision-recall and reliability curves of the best configuration
+    (chosen by validation accuracy); nothing for multi-class studies."""
+    best = narrate.best(records)
+    if not best or not best.get("curves"):
+        return HTML("")
+    return HTML("<h4>Best configuration: ROC, precision–recall and calibration</h4>"
+                + _img(plots.binary_diagnostics(best)))
+
+
+def grid(records: list[dict]) -> HTML:
+    """A grid's validation accuracy pivoted by its axes; a heatmap for each two-axis slice."""
+    axes = list(records[0].get("axis", {})) if records else []
+    frame = metrics.frame(records)
+    if len(axes) < 2 or frame.empty or "val_accuracy" not in frame:
+        return HTML("")
+    ok = frame[frame["status"] == "ok"]
+    pivot = ok.pivot_table(index=axes[0], columns=axes[1:], values="val_accuracy", aggfunc="mean").round(4)
+    parts = ["<h4>Validation accuracy by axis</h4>", pivot.to_html(classes="results pivot", na_rep="—")]
+    slices = [(None, ok)] if len(axes) == 2 else list(ok.groupby(axes[2:]))
+    for key, part in slices:
+        title = None if key is None else ", ".join(f"{a} {v}" for a, v in zip(axes[2:], key if isinstance(key, tuple) else (key,)))
+        parts.append(_img(plots.heatmap(part, x=axes[1], y=axes[0], title=title and f"Validation accuracy ({title})")))
+    return HTML("".join(parts))
+
+
+def _img(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" alt="figure">'
 
 
 def findings(records: list[dict]) -> Markdown:

@@ -11,11 +11,21 @@ from pathlib import Path
 # Before TensorFlow is imported: keep its C++ start-up chatter out of notebooks and CI logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
+
 from helpers import data as datasets  # noqa: E402
 from helpers import metrics, models  # noqa: E402
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
-LOSSES = {"categorical_crossentropy": "categorical_crossentropy", "mse": "mean_squared_error"}
+CROSSENTROPY = {"crossentropy", "categorical_crossentropy", "binary_crossentropy"}
+
+
+def _inputs(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> dict:
+    """Keyword arguments for fit/evaluate/predict: dense arrays go to Keras as they are; sparse
+    ones (IMDB's multi-hot rows) are densified one batch at a time by data.feed."""
+    if isinstance(x, np.ndarray):
+        return {"x": x, "y": y, "batch_size": batch_size} if y is not None else {"x": x, "batch_size": batch_size}
+    return {"x": datasets.feed(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)}
 
 
 def configure(threads: int | None = None) -> None:
@@ -49,46 +59,65 @@ def run(spec: dict, splits: datasets.Splits) -> dict:
     model_cfg, train_cfg = spec["config"]["model"], spec["config"]["training"]
     keras.utils.set_random_seed(spec["seed"])
     n_classes = len(splits.class_names)
+    binary = n_classes == 2
     model = models.build(model_cfg, splits.x_train.shape[1:], n_classes)
     optimizer = getattr(keras.optimizers, OPTIMIZERS[train_cfg["optimizer"]])(
         learning_rate=train_cfg["learning_rate"])
+    if train_cfg["loss"] in CROSSENTROPY:  # the cross-entropy that matches the output layer
+        loss = "binary_crossentropy" if binary else "categorical_crossentropy"
+    else:
+        loss = "mean_squared_error"
     # An explicit metric: the string "accuracy" would mean exact match under an MSE loss.
-    model.compile(optimizer=optimizer, loss=LOSSES[train_cfg["loss"]],
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-    onehot = lambda y: keras.utils.to_categorical(y, n_classes)  # noqa: E731
-    y_train, y_val = onehot(splits.y_train), onehot(splits.y_val)
+    accuracy = (keras.metrics.BinaryAccuracy if binary else keras.metrics.CategoricalAccuracy)(name="accuracy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+
+    def target(y):
+        return y.astype("float32").reshape(-1, 1) if binary else keras.utils.to_categorical(y, n_classes)
+    y_train, y_val, y_test = target(splits.y_train), target(splits.y_val), target(splits.y_test)
+    batch = train_cfg["batch_size"]
     callbacks = []
     stop = train_cfg.get("early_stopping")
     if stop:
         # Monitors validation data only; the test split never influences training.
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=stop["monitor"], patience=stop["patience"], restore_best_weights=True))
+    val = _inputs(splits.x_val, y_val, 1024)
     start = time.perf_counter()
-    fit = model.fit(splits.x_train, y_train, validation_data=(splits.x_val, y_val),
-                    epochs=train_cfg["epochs"], batch_size=train_cfg["batch_size"],
-                    callbacks=callbacks, verbose=0)
+    fit = model.fit(**_inputs(splits.x_train, y_train, batch, shuffle=True, seed=spec["seed"]),
+                    validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
+                    epochs=train_cfg["epochs"], callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
 
     # The model measured below is the one that was trained (restored best weights, if any).
-    ev = lambda x, y: model.evaluate(x, y, batch_size=1024, verbose=0)  # noqa: E731
+    ev = lambda x, y: model.evaluate(**_inputs(x, y, 1024), verbose=0)  # noqa: E731
     train_loss, train_acc = ev(splits.x_train, y_train)
     val_loss, val_acc = ev(splits.x_val, y_val)
-    test_loss, _ = ev(splits.x_test, onehot(splits.y_test))
-    proba = model.predict(splits.x_test, batch_size=1024, verbose=0)
+    test_loss, _ = ev(splits.x_test, y_test)
+    proba = model.predict(**_inputs(splits.x_test, None, 1024), verbose=0)
+    if binary:
+        p = proba.reshape(-1)
+        proba = np.column_stack([1 - p, p])
     cls = metrics.classification(splits.y_test, proba)
     m = {
         "train_accuracy": float(train_acc), "val_accuracy": float(val_acc),
         "test_accuracy": float((proba.argmax(axis=1) == splits.y_test).mean()),
         "train_loss": float(train_loss), "val_loss": float(val_loss), "test_loss": float(test_loss),
-        "f1_macro": cls["f1_macro"], "auc_ovr": cls["auc_ovr"],
+        "f1_macro": cls["f1_macro"],
         "gap": float(train_acc - val_acc), "params": int(model.count_params()),
         "epochs_run": len(history.get("loss", [])),
         "best_epoch": metrics.best_epoch(history, stop["monitor"] if stop else "val_loss"),
         "seconds": seconds,
     }
+    extra = {}
+    if binary:
+        b = metrics.binary(splits.y_test, p)
+        m.update(roc_auc=b["roc_auc"], average_precision=b["average_precision"], brier=b["brier"])
+        extra["curves"] = b["curves"]
+    else:
+        m["auc_ovr"] = cls["auc_ovr"]
     return _clean({**spec, "status": "ok", "error": None, "metrics": m, "confusion": cls["confusion"],
-                   "class_names": list(splits.class_names), "history": history,
+                   "class_names": list(splits.class_names), "history": history, **extra,
                    "data_info": splits.info, "fingerprint": splits.fingerprint})
 
 

@@ -1,0 +1,70 @@
+"""Writes notebooks/<kind>.ipynb for every study kind from one skeleton, so that they stay alike.
+
+Run after changing the skeleton: .venv/bin/python tools/make_notebooks.py
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_notebook, new_markdown_cell, new_code_cell
+
+STUDIES = {
+    "depth": ("Network depth", "the number of hidden layers (`layers`) at a fixed width",
+              [("Accuracy against model size", 'section.versus(records, x="params", xlabel="trainable parameters")')]),
+    "width": ("Network width", "the number of units per hidden layer (`units`) at a fixed depth",
+              [("Accuracy against model size", 'section.versus(records, x="params", logx=True, xlabel="trainable parameters (log scale)")')]),
+    "loss": ("Loss function", "the loss minimised on the softmax output (`loss`)",
+             [("Train, validation and test accuracy", "section.splits(records)")]),
+    "activation": ("Activation function", "the hidden-layer activation (`activation`)",
+                   [("Train, validation and test accuracy", "section.splits(records)")]),
+    "regularization": ("Regularization", "the regularizer: dropout, GaussianDropout, L1/L2 penalties, batch normalization (`variants`)",
+                       [("Overfitting: train, validation and test accuracy", "section.splits(records)")]),
+    "optimizer": ("Optimizer", "the optimizer and its learning rate (`variants`)",
+                  [("Accuracy against training time", 'section.versus(records, x="seconds", xlabel="training time (s)")')]),
+    "batch_size": ("Batch size", "the mini-batch size (`batch_sizes`); training time is part of the result",
+                   [("Accuracy against training time", 'section.versus(records, x="seconds", xlabel="training time (s)")')]),
+    "cnn_vs_baseline": ("CNN vs dense baseline", "the architecture: a dense baseline against a small convolutional network (`variants`)",
+                        [("Confusion matrices on the test set", "section.confusion(records)"),
+                         ("Accuracy against model size", 'section.versus(records, x="params", logx=True, xlabel="trainable parameters (log scale)")')]),
+    "compare": ("Named configurations side by side", "whole configurations: each named variant differs from the base in the keys it lists (`variants`)",
+                [("Train, validation and test accuracy", "section.splits(records)")]),
+    "grid": ("Grid over several hyperparameters", "several keys at once, as the product of their values (`axes`)",
+             [("The grid", "section.grid(records)"), ("Train, validation and test accuracy", "section.splits(records)")]),
+}
+
+for kind, (title, varied, figures) in STUDIES.items():
+    cells = [
+        new_markdown_cell(f"# {title}\n\n"
+                          f"A **studybook** study notebook. It varies {varied} and holds everything else at the "
+                          f"report's base configuration.\n\n"
+                          "`build_report.py` executes it with papermill, injecting the runs below; opened by hand in "
+                          "Jupyter it trains the smoke profile of `params/report.yaml`.",
+                          metadata={"tags": ["header"]}),
+        new_code_cell(
+            f'study = "{kind}"  # the study\'s name: its report section has the id study-<name>\n'
+            f'title = "{title}"\n'
+            'question = ""\n'
+            "runs = []  # run specs injected by build_report.py (docs/records.md); empty: from params/report.yaml\n"
+            f'results_path = "{kind}.results.json"\n'
+            "events_path = None  # progress events (JSON lines) read by build_report.py\n"
+            "threads = None  # TensorFlow threads; None: every core",
+            metadata={"tags": ["parameters"]}),
+        new_code_cell("from helpers import section"),
+        new_code_cell("records = section.train(study, runs, results_path=results_path, events_path=events_path, threads=threads)"),
+        new_code_cell("section.design(records)"),
+        new_markdown_cell("### Results"),
+        new_code_cell("section.table(records)"),
+        new_code_cell("section.failures(records)"),
+        new_markdown_cell("### Learning curves\n\nTraining dashed, validation solid; one colour per configuration."),
+        new_code_cell("section.curves(records)"),
+        new_code_cell("section.diagnostics(records)"),
+    ]
+    for heading, call in figures:
+        cells += [new_markdown_cell(f"### {heading}"), new_code_cell(call)]
+    cells += [new_code_cell("section.findings(records)")]
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}})
+    for i, c in enumerate(nb.cells):
+        c.id = f"{kind.replace('_', '-')}-{i}"
+    nbformat.write(nb, Path(__file__).resolve().parents[1] / "notebooks" / f"{kind}.ipynb")
+print(f"wrote {len(STUDIES)} notebooks")
