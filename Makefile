@@ -33,5 +33,9 @@ smoke: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: setup
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
 clean:
 	rm -rf reports/*.html reports/*.json reports/*/

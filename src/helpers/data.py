@@ -1,31 +1,41 @@
-"""Dataset registry: offline-first loading of raw dataset files into train/val/test splits.
+"""Dataset registry: locate raw dataset files, split them into train/val/test, and feed them to Keras.
 
-Nothing here downloads. Studies must be reproducible on machines without network access,
-so the raw files are looked up in a fixed list of folders and a missing file is reported
-with a one-line message saying where to put it.
+Raw files are looked up in a fixed list of folders (the Keras cache layout). A missing file is
+fetched the way Keras would (its origin URL, checksum verified) unless downloads are off
+(STUDYBOOK_OFFLINE=1 or ``locate(..., download=False)``); if it is still missing the error is a
+single line saying which file and where to put it. The format readers live in helpers.datasets.
 """
 from __future__ import annotations
 
 import argparse
 import functools
-import gzip
 import hashlib
 import json
 import math
 import os
-import struct
+import shutil
 import sys
-import zlib
-from dataclasses import dataclass
+import tarfile
+import urllib.request
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
+
+from helpers import datasets as readers
+from helpers.datasets import RawData, decode  # noqa: F401  (decode is part of this module's API)
 
 # Module-level so tests can point it at a nonexistent folder.
 DEBIAN_DATA_DIR = Path("/usr/share/datasets")
 ENV_DATA_DIR = "STUDYBOOK_DATA_DIR"
+ENV_OFFLINE = "STUDYBOOK_OFFLINE"
+DOWNLOAD_TIMEOUT_S = 10
+VALIDATION_METHODS = ("stratified", "head")
+DENSE, SPARSE = "dense float32", "sparse uint8 (CSR), densified per batch"
 
 
 class DatasetMissing(Exception):
@@ -34,86 +44,112 @@ class DatasetMissing(Exception):
 
 @dataclass
 class Splits:
-    x_train: np.ndarray
+    x_train: np.ndarray | sp.csr_matrix
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: np.ndarray | sp.csr_matrix
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | sp.csr_matrix
     y_test: np.ndarray
     class_names: list[str]
     fingerprint: str
     info: dict
+    task: str = ""  # "binary" (two classes) or "multiclass"; derived when not given
+
+    def __post_init__(self):
+        if not self.task:
+            self.task = "binary" if len(self.class_names) == 2 else "multiclass"
 
 
-Raw = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
+@dataclass(frozen=True)
+class Download:
+    """One file of Keras's own download, relative to the Keras datasets folder."""
+    url: str
+    target: str                 # where it lands under <keras home>/datasets
+    file_hash: str              # sha256 (64 hex digits) or md5 (32), as in keras.datasets
+    extract_to: str | None = None  # a .tar.gz: unpack into this folder under datasets/
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to find, decode and preprocess one dataset; the registry holds these."""
-    subdir: str                                   # folder name inside each search root
-    files: tuple[str, ...]
-    decode: Callable[[Mapping[str, bytes]], Raw]  # raw file bytes by name -> arrays
-    preprocess: Callable[[np.ndarray], np.ndarray]
-    preprocessing: str                            # human-readable, shown in reports
+    """How to find, read and preprocess one dataset; the registry holds these."""
+    layouts: tuple[str, ...]      # candidate folders inside each search root, in order ("" = the root)
+    files: tuple[str, ...]        # required raw files; the fingerprint hashes exactly these
+    read: Callable[..., RawData]  # (folder, **options) -> arrays as stored
+    preprocess: Callable          # stored x -> model input (per split)
+    preprocessing: str            # human-readable, shown in reports; may use {options}
     class_names: tuple[str, ...]
     apt_package: str | None = None
+    optional_files: tuple[str, ...] = ()      # used when present (IMDB's word index)
+    downloads: tuple[Download, ...] = ()      # Keras's origin for the files, in order
+    options: tuple[str, ...] = ()             # load() keywords the reader takes
+    storage: str = DENSE
+    bundled_with: str | None = None           # a package shipping the files (no search roots)
+
+    @property
+    def subdir(self) -> str:
+        return self.layouts[0]
 
 
-def _read_idx(name: str, blob: bytes, magic: int, ndim: int) -> np.ndarray:
-    """Decode one gzip'd IDX file, failing loudly (with the file name) on any inconsistency."""
-    try:
-        data = gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{name}: not a valid gzip file ({e})") from None
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{name}: truncated IDX header ({len(data)} bytes)")
-    (got,) = struct.unpack(">I", data[:4])
-    if got != magic:
-        raise ValueError(f"{name}: bad IDX magic number 0x{got:08x}, expected 0x{magic:08x}")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + math.prod(dims)
-    if len(data) != expected:
-        raise ValueError(f"{name}: corrupt or truncated: {len(data)} bytes, "
-                         f"header dims {dims} need {expected}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+def _scale(divisor: float):
+    def scale(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float32) / np.float32(divisor)
+    return scale
 
 
-def _decode_mnist_like(train_img, train_lbl, test_img, test_lbl, n_classes):
-    def decode(blobs: Mapping[str, bytes]) -> Raw:
-        out = []
-        for img, lbl in ((train_img, train_lbl), (test_img, test_lbl)):
-            x = _read_idx(img, blobs[img], 0x00000803, 3)
-            y = _read_idx(lbl, blobs[lbl], 0x00000801, 1).astype(np.int64)
-            if x.shape[1:] != (28, 28):
-                raise ValueError(f"{img}: expected 28x28 images, got {x.shape[1:]}")
-            if len(x) != len(y):
-                raise ValueError(f"{img} has {len(x)} images but {lbl} has {len(y)} labels")
-            if y.size and y.max() >= n_classes:
-                raise ValueError(f"{lbl}: label {y.max()} out of range 0..{n_classes - 1}")
-            out += [x, y]
-        return tuple(out)
-    return decode
+def _as_is(x):
+    return x
 
 
-def _scale_pixels(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) / np.float32(255.0)
-
-
-_FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+_KERAS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_FASHION_MD5 = ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310")
+_CIFAR_TARGET = "cifar-10-batches-py-target"  # keras 3's get_file(extract=True) folder
 
 DATASETS: dict[str, DatasetSpec] = {
     "fashion_mnist": DatasetSpec(
-        subdir="fashion-mnist",
-        files=_FASHION_FILES,
-        decode=_decode_mnist_like(*_FASHION_FILES, n_classes=10),
-        preprocess=_scale_pixels,
-        preprocessing="pixels scaled to [0, 1] (÷255)",
+        layouts=("fashion-mnist",), files=readers.FASHION_FILES, read=readers.read_fashion_mnist,
+        preprocess=_scale(255), preprocessing="pixels scaled to [0, 1] (÷255)",
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         apt_package="dataset-fashion-mnist",
+        downloads=tuple(Download(_KERAS + f, f"fashion-mnist/{f}", h)
+                        for f, h in zip(readers.FASHION_FILES, _FASHION_MD5)),
+    ),
+    "mnist": DatasetSpec(
+        layouts=("",), files=("mnist.npz",), read=readers.read_mnist,
+        preprocess=_scale(255), preprocessing="pixels scaled to [0, 1] (÷255)",
+        class_names=tuple("0123456789"),
+        downloads=(Download(_KERAS + "mnist.npz", "mnist.npz",
+                            "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),),
+    ),
+    "cifar10": DatasetSpec(
+        layouts=("cifar-10-batches-py", f"{_CIFAR_TARGET}/cifar-10-batches-py"),
+        files=readers.CIFAR_FILES, optional_files=("batches.meta",), read=readers.read_cifar10,
+        preprocess=_scale(255), preprocessing="pixels scaled to [0, 1] (÷255), channels last (32×32×3 RGB)",
+        class_names=("airplane", "automobile", "bird", "cat", "deer",
+                     "dog", "frog", "horse", "ship", "truck"),
+        downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                            f"{_CIFAR_TARGET}_archive",
+                            "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                            extract_to=_CIFAR_TARGET),),
+    ),
+    "imdb": DatasetSpec(
+        layouts=("",), files=("imdb.npz",), optional_files=("imdb_word_index.json",), read=readers.read_imdb,
+        preprocess=_as_is, options=("num_words",), storage=SPARSE,
+        preprocessing=("each review as a multi-hot 0/1 vector of {num_words:,} word indices, indexed as "
+                       "keras.datasets.imdb.load_data(num_words={num_words}) does (1 = start, rarer words "
+                       "share the out-of-vocabulary index 2)"),
+        class_names=("negative", "positive"),
+        downloads=(Download(_KERAS + "imdb.npz", "imdb.npz",
+                            "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"),
+                   Download(_KERAS + "imdb_word_index.json", "imdb_word_index.json",
+                            "bfafd718b763782e994055a2d397834f")),
+    ),
+    "digits": DatasetSpec(
+        layouts=("",), files=("digits.csv.gz",), read=readers.read_digits, bundled_with="scikit-learn",
+        preprocess=_scale(16), preprocessing=("intensities 0..16 scaled to [0, 1] (÷16); test set: a fixed "
+                                              "stratified 360 of the 1,797 images (seed 0)"),
+        class_names=tuple("0123456789"),
     ),
 }
 
@@ -125,53 +161,153 @@ def _spec(name: str) -> DatasetSpec:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
 
 
+def keras_datasets_dir() -> Path:
+    """Where Keras (and our downloads) keep datasets: $KERAS_HOME/datasets or ~/.keras/datasets."""
+    home = os.environ.get("KERAS_HOME") or str(Path.home() / ".keras")
+    return Path(home).expanduser() / "datasets"
+
+
 def search_dirs(name: str) -> list[Path]:
-    """Candidate folders in priority order (env overrides, Keras cache, Debian package)."""
-    sub = _spec(name).subdir
+    """Candidate folders in priority order (env override, Keras cache, Debian package)."""
+    spec = _spec(name)
+    if spec.bundled_with == "scikit-learn":
+        import sklearn.datasets
+        return [Path(sklearn.datasets.__file__).parent / "data"]
     roots = []
     if os.environ.get(ENV_DATA_DIR):
         roots.append(Path(os.environ[ENV_DATA_DIR]))
     if os.environ.get("KERAS_HOME"):
         roots.append(Path(os.environ["KERAS_HOME"]) / "datasets")
-    roots += [Path.home() / ".keras" / "datasets", DEBIAN_DATA_DIR]
-    return list(dict.fromkeys(root.expanduser() / sub for root in roots))
+    roots.append(Path.home() / ".keras" / "datasets")
+    if spec.apt_package:
+        roots.append(DEBIAN_DATA_DIR)
+    return list(dict.fromkeys(root.expanduser() / sub if sub else root.expanduser()
+                              for root in roots for sub in spec.layouts))
 
 
-def locate(name: str) -> Path:
-    """First searched folder holding every raw file of `name`, else DatasetMissing."""
+def offline() -> bool:
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_checksum(path: Path, expected: str, name: str | None = None) -> None:
+    """Raise ValueError unless the file's sha256 (64 hex digits) or md5 (32) is `expected`;
+    the message names `name` (default: the file's name)."""
+    algorithm = {64: "sha256", 32: "md5"}.get(len(expected))
+    if algorithm is None:
+        raise ValueError(f"{expected!r} is neither a sha256 nor an md5 hex digest")
+    got = file_hash(path, algorithm)
+    if got != expected.lower():
+        raise ValueError(f"{name or path.name}: {algorithm} checksum mismatch: expected {expected}, got {got}")
+
+
+def _fetch(d: Download, datasets_dir: Path) -> None:
+    dest = datasets_dir / d.target
+    try:
+        verify_checksum(dest, d.file_hash)  # an archive fetched earlier only needs unpacking again
+    except (OSError, ValueError):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        print(f"helpers.data: downloading {d.url} -> {dest}", file=sys.stderr, flush=True)
+        try:
+            with urllib.request.urlopen(d.url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(part, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+            verify_checksum(part, d.file_hash, name=dest.name)
+            os.replace(part, dest)
+        finally:
+            part.unlink(missing_ok=True)
+    if d.extract_to:
+        with tarfile.open(dest, "r:*") as tar:
+            kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(datasets_dir / d.extract_to, **kwargs)
+
+
+def _download(name: str) -> str | None:
+    """Fetch the dataset's files into the Keras cache; None on success, else why not (one line)."""
+    spec = DATASETS[name]
+    target = keras_datasets_dir()
+    required = set(spec.files)
+    for d in spec.downloads:
+        if (target / d.target).is_file() and not d.extract_to:
+            continue
+        try:
+            _fetch(d, target)
+        except Exception as e:  # noqa: BLE001 - network, disk and checksum failures all end the same way
+            if Path(d.target).name in required or d.extract_to:
+                return f"download of {d.url} failed: {' '.join(str(e).split())}"
+    return None
+
+
+def _complete(folder: Path, files) -> bool:
+    return all((folder / f).is_file() for f in files)
+
+
+def locate(name: str, *, download: bool = True) -> Path:
+    """First searched folder holding every raw file of `name`; if none, download the files into the
+    Keras cache (unless `download` is False or STUDYBOOK_OFFLINE=1), else DatasetMissing."""
     spec = _spec(name)
     dirs = search_dirs(name)
     for d in dirs:
-        if all((d / f).is_file() for f in spec.files):
+        if _complete(d, spec.files):
             return d
+    why = ""
+    if spec.downloads:
+        if not download:
+            why = "; downloads disabled"
+        elif offline():
+            why = f"; downloads disabled ({ENV_OFFLINE}=1)"
+        else:
+            why = _download(name)
+            if why is None:
+                for d in search_dirs(name):
+                    if _complete(d, spec.files):
+                        return d
+                why = "download finished but the files are not where expected"
+            why = f"; {why}"
     # Point at a half-filled folder if there is one: that is where the user was heading.
     target = next((d for d in dirs if any((d / f).is_file() for f in spec.files)), dirs[0])
     missing = [f for f in spec.files if not (target / f).is_file()]
     more = f" (and {len(missing) - 1} more: {', '.join(missing[1:])})" if len(missing) > 1 else ""
     hint = f", or run `apt-get install {spec.apt_package}`" if spec.apt_package else ""
+    if spec.bundled_with:
+        hint = f", or reinstall {spec.bundled_with}"
+    source = f" (Keras source: {spec.downloads[0].url})" if spec.downloads else ""
     raise DatasetMissing(
-        f"{name}: missing {missing[0]}{more}; put {'it' if len(missing) == 1 else 'them'} in {target}{hint} "
-        f"(searched: {', '.join(map(str, dirs))})")
+        f"{name}: missing {missing[0]}{more}; put {'it' if len(missing) == 1 else 'them'} in {target}{hint}"
+        f"{source}{why} (searched: {', '.join(map(str, dirs))})")
 
 
 def _stat_key(folder: Path, files) -> tuple:
     # Part of the cache key so a file replaced on disk mid-process is re-read, not served stale.
-    stats = [(folder / f).stat() for f in files]
-    return tuple((f, st.st_size, st.st_mtime_ns) for f, st in zip(files, stats))
+    out = []
+    for f in files:
+        try:
+            st = (folder / f).stat()
+            out.append((f, st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            out.append((f, None, None))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=8)
-def _read_raw(name: str, folder: Path, stat_key: tuple) -> tuple[Raw, str]:
+def _read_raw(name: str, folder: Path, stat_key: tuple, options: tuple) -> tuple[RawData, str]:
     """Decoded arrays plus a content hash; cached because several studies load per process."""
     spec = DATASETS[name]
-    blobs = {f: (folder / f).read_bytes() for f in spec.files}
     digest = hashlib.sha256()
     for f in spec.files:
-        digest.update(f.encode() + b"\0" + hashlib.sha256(blobs[f]).digest())
-    arrays = spec.decode(blobs)
-    for a in arrays:
-        a.flags.writeable = False  # shared between callers; must never be mutated
-    return arrays, digest.hexdigest()
+        digest.update(f.encode() + b"\0" + bytes.fromhex(file_hash(folder / f)))
+    raw = spec.read(folder, **dict(options))
+    for a in (raw.x_train, raw.y_train, raw.x_test, raw.y_test):
+        for arr in ((a.data, a.indices, a.indptr) if sp.issparse(a) else (a,)):
+            arr.flags.writeable = False  # shared between callers; must never be mutated
+    return raw, digest.hexdigest()
 
 
 def _check_per_class(part: str, y: np.ndarray, n_classes: int) -> None:
@@ -195,54 +331,154 @@ def _subsample(y: np.ndarray, n: int | None, what: str, seed: int, n_classes: in
     return idx
 
 
-def load(name: str, *, train_samples: int | None, test_samples: int | None,
-         validation_split: float, seed: int) -> Splits:
-    """Train/val drawn from the training files only; the test files are never used for validation."""
+def _options(spec: DatasetSpec, num_words) -> dict:
+    if "num_words" not in spec.options:
+        return {}
+    if num_words is not None and (isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer))
+                                  or num_words < readers.INDEX_FROM + 1):
+        raise ValueError(f"num_words must be an integer >= {readers.INDEX_FROM + 1} (or None), got {num_words!r}")
+    return {"num_words": None if num_words is None else int(num_words)}
+
+
+def load(name: str, *, train_samples: int | None, test_samples: int | None, validation_split: float,
+         seed: int, validation_method: str = "stratified", num_words: int | None = 10000) -> Splits:
+    """Train/val drawn from the training files only; the test files are never used for validation.
+
+    validation_method "stratified": a seeded stratified share of the (subsampled) training set;
+    "head": its first round(validation_split * n) samples in file order (IMDB: Keras's order).
+    num_words only applies to datasets with a vocabulary (IMDB)."""
     spec = _spec(name)
     if not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be strictly between 0 and 1, got {validation_split}")
+    if validation_method not in VALIDATION_METHODS:
+        raise ValueError(f"validation_method must be one of {', '.join(VALIDATION_METHODS)}, "
+                         f"got {validation_method!r}")
+    options = _options(spec, num_words)
     folder = locate(name)
-    (x_tr_raw, y_tr_raw, x_te_raw, y_te_raw), content = _read_raw(
-        name, folder, _stat_key(folder, spec.files))
-    k = len(spec.class_names)
+    raw, content = _read_raw(name, folder, _stat_key(folder, spec.files + spec.optional_files),
+                             tuple(sorted(options.items())))
+    class_names = list(raw.class_names or spec.class_names)
+    k = len(class_names)
 
-    pool = _subsample(y_tr_raw, train_samples, "train_samples", seed, k)
-    n_val = math.ceil(validation_split * len(pool))  # sklearn rounds the test share up
+    pool = _subsample(raw.y_train, train_samples, "train_samples", seed, k)
+    if validation_method == "head":
+        pool = np.sort(pool)  # file order, so "head" means the first samples
+        n_val = int(round(validation_split * len(pool)))
+    else:
+        n_val = math.ceil(validation_split * len(pool))  # sklearn rounds the test share up
     if min(n_val, len(pool) - n_val) < 2 * k:
         raise ValueError(
             f"train_samples={len(pool)} with validation_split={validation_split} gives "
             f"{len(pool) - n_val} train / {n_val} val; need at least {2 * k} in each (2 per class)")
-    tr, va = train_test_split(pool, test_size=n_val, stratify=y_tr_raw[pool], random_state=seed)
-    te = _subsample(y_te_raw, test_samples, "test_samples", seed, k)
-    for part, y in (("train", y_tr_raw[tr]), ("validation", y_tr_raw[va]), ("test", y_te_raw[te])):
+    if validation_method == "head":
+        va, tr = pool[:n_val], pool[n_val:]
+    else:
+        tr, va = train_test_split(pool, test_size=n_val, stratify=raw.y_train[pool], random_state=seed)
+    te = _subsample(raw.y_test, test_samples, "test_samples", seed, k)
+    for part, y in (("train", raw.y_train[tr]), ("validation", raw.y_train[va]), ("test", raw.y_test[te])):
         _check_per_class(part, y, k)
 
+    opts = {key: raw.info.get(key, value) for key, value in options.items()}  # num_words=None -> the vocabulary size
     params = {"dataset": name, "train_samples": train_samples, "test_samples": test_samples,
-              "validation_split": validation_split, "seed": seed, "content_sha256": content}
+              "validation_split": validation_split, "seed": seed, "validation_method": validation_method,
+              "num_words": opts.get("num_words"), "content_sha256": content}
+    if spec.bundled_with:
+        params[f"{spec.bundled_with}_version"] = metadata.version(spec.bundled_with)
     fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+    shape = list(raw.x_train.shape[1:])
     info = {"dataset": name, "source": str(folder), "train": len(tr), "val": len(va),
-            "test": len(te), "shape": list(x_tr_raw.shape[1:]), "classes": k,
-            "preprocessing": spec.preprocessing}
+            "test": len(te), "shape": shape, "classes": k,
+            "preprocessing": spec.preprocessing.format(**opts),
+            "input_shape": shape, "storage": spec.storage}
+    if "example" in raw.info:
+        info["example"] = raw.info["example"]
     return Splits(
-        x_train=spec.preprocess(x_tr_raw[tr]), y_train=y_tr_raw[tr],
-        x_val=spec.preprocess(x_tr_raw[va]), y_val=y_tr_raw[va],
-        x_test=spec.preprocess(x_te_raw[te]), y_test=y_te_raw[te],
-        class_names=list(spec.class_names), fingerprint=fingerprint, info=info)
+        x_train=spec.preprocess(raw.x_train[tr]), y_train=raw.y_train[tr],
+        x_val=spec.preprocess(raw.x_train[va]), y_val=raw.y_train[va],
+        x_test=spec.preprocess(raw.x_test[te]), y_test=raw.y_test[te],
+        class_names=class_names, fingerprint=fingerprint, info=info)
 
+
+# --- feeding Keras ----------------------------------------------------------------------------
+
+class Batches:
+    """Mini-batches of (x, y), or x alone when y is None, as dense float32; sparse rows are
+    densified one batch at a time. With shuffle, each epoch has a fresh seeded order."""
+
+    def __init__(self, x, y=None, *, batch_size: int, shuffle: bool = False, seed: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.n = x.shape[0]
+        if y is not None and len(y) != self.n:
+            raise ValueError(f"x has {self.n} samples but y has {len(y)}")
+        self.x = x.tocsr() if sp.issparse(x) else x
+        self.y, self.batch_size, self.shuffle = y, batch_size, shuffle
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(self.n) if shuffle else None
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} out of range 0..{len(self) - 1}")
+        rows = slice(i * self.batch_size, min(self.n, (i + 1) * self.batch_size))
+        if self._order is not None:
+            rows = self._order[rows]
+        xb = self.x[rows]
+        if sp.issparse(xb):
+            xb.sum_duplicates()
+            dense = np.zeros(xb.shape, dtype=np.float32)
+            dense[np.repeat(np.arange(xb.shape[0]), np.diff(xb.indptr)), xb.indices] = xb.data
+            xb = dense
+        else:
+            xb = np.asarray(xb, dtype=np.float32)
+        return xb if self.y is None else (xb, self.y[rows])
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self._order = self._rng.permutation(self.n)
+
+
+@functools.cache
+def _feed_class():
+    import keras
+
+    class Feed(Batches, keras.utils.PyDataset):
+        def __init__(self, x, y=None, *, batch_size, shuffle=False, seed=0):
+            keras.utils.PyDataset.__init__(self)
+            Batches.__init__(self, x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+    Feed.__name__ = Feed.__qualname__ = "Feed"
+    return Feed
+
+
+def feed(x, y=None, *, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """A keras.utils.PyDataset of dense float32 batches for model.fit/evaluate/predict(feed(...)).
+    y is passed through as given (one-hot or 0/1 float32); None for predict."""
+    return _feed_class()(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+# --- command line -------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.data")
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="report where a dataset's raw files are, exit 2 if missing")
-    check.add_argument("name", choices=sorted(DATASETS))
+    check = sub.add_parser("check", help="report where datasets' raw files are (downloading what is "
+                                         "missing unless --offline), exit 2 if any is missing")
+    check.add_argument("name", nargs="+", choices=sorted(DATASETS))
+    check.add_argument("--offline", action="store_true", help="never download")
     args = parser.parse_args(argv)
-    try:
-        folder = locate(args.name)
-    except DatasetMissing as e:
-        print(e, file=sys.stderr)
-        return 2
-    print(f"{args.name}: found in {folder}")
-    return 0
+    status = 0
+    for name in args.name:
+        try:
+            folder = locate(name, download=not args.offline)
+        except DatasetMissing as e:
+            print(e, file=sys.stderr)
+            status = 2
+            continue
+        print(f"{name}: found in {folder}")
+    return status
 
 
 if __name__ == "__main__":

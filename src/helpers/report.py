@@ -82,26 +82,34 @@ def methodology(plan: Plan, records: list[dict]) -> str:
     lines = ["## 1. Methodology", "", "### 1.1 Data", ""]
     if info:
         lines.append(f"Dataset `{info['dataset']}` ({info['classes']} classes, inputs of shape "
-                     f"{tuple(info['shape'])}), read from `{info['source']}`. Preprocessing: {info['preprocessing']}. "
+                     f"{tuple(info.get('input_shape') or info.get('shape') or ())}), read from `{info['source']}`. Preprocessing: {info['preprocessing']}. "
                      f"Split: **{info['train']:,}** training, **{info['val']:,}** validation and "
                      f"**{info['test']:,}** test samples.")
     else:
         lines.append(f"Dataset `{rep.dataset}` (no run finished, so split sizes are unknown).")
+        if info.get("storage"):
+            lines[-1] += f" Features are stored as {info['storage']}."
+        if info.get("example"):
+            lines += ["", f"A training example, decoded: *{html.escape(str(info['example']))}*"]
+    how = ("the first samples of the training subsample, in their original order"
+           if rep.data.validation_method == "head" else f"a stratified sample of the training subsample, seed {rep.seed}")
     lines += ["",
-              f"The validation set ({rep.data.validation_split:.0%} of the training subsample, stratified, "
-              f"seed {rep.seed}) is carved out of the training data. The test set is used once per run, after "
+              f"The validation set ({rep.data.validation_split:.0%}: {how}) is carved out of the training "
+              "data. The test set is used once per run, after "
               "training, for the final metrics; it never influences early stopping or the choice of a best "
               "configuration, which is always made on validation accuracy.",
               "", f"Profile **{rep.profile}**: "
-              + (f"stratified subsamples of {profile.train_samples:,} training and {profile.test_samples:,} test samples"
-                 if profile.train_samples and profile.test_samples else "the full data")
+              + ", ".join([f"{profile.train_samples:,} training samples" if profile.train_samples else "all training samples",
+                           f"{profile.test_samples:,} test samples" if profile.test_samples else "all test samples"])
+              + " (subsamples are stratified and seeded)" * bool(profile.train_samples or profile.test_samples)
               + (f", at most {profile.epochs} epoch{'s' * (profile.epochs != 1)} per run." if profile.epochs
                  else ", the configured number of epochs."),
               "", "### 1.2 Model and training", "",
               f"Every run starts from one base configuration and a study changes only what it studies: "
               f"a {base_m.get('kind', 'mlp').upper()} with hidden layers {base_m.get('hidden')} "
-              f"({base_m.get('activation')}, initializer {base_m.get('initializer')}), softmax output; "
-              f"optimizer {base_t.get('optimizer')} (learning rate {base_t.get('learning_rate')}), "
+              f"({base_m.get('activation')}, initializer {base_m.get('initializer')}), "
+              + ("one sigmoid output unit (two classes); " if info and info.get("classes") == 2 else "softmax output; ")
+              + f"optimizer {base_t.get('optimizer')} (learning rate {base_t.get('learning_rate')}), "
               f"batch size {base_t.get('batch_size')}, up to {base_t.get('epochs')} epochs, loss "
               f"{base_t.get('loss')}; "
               + (f"early stopping on {base_t['early_stopping'].get('monitor', 'val_loss')} with patience "
@@ -110,7 +118,8 @@ def methodology(plan: Plan, records: list[dict]) -> str:
               "Each study's own settings are listed at the start of its section.",
               "", "### 1.3 Measurements", "",
               "Per run: train, validation and test accuracy and loss (of the restored model), macro F1 and "
-              "one-vs-rest AUC on the test set, the test confusion matrix, the overfitting gap (train − "
+              + ("ROC AUC, average precision and Brier score" if info and info.get("classes") == 2 else "one-vs-rest AUC")
+              + " on the test set, the test confusion matrix, the overfitting gap (train − "
               "validation accuracy), the parameter count, epochs run and best epoch, and training wall time "
               f"(fit only, on {os.cpu_count()} CPU cores). Seed {rep.seed}; one run per configuration."]
     return "\n".join(lines)

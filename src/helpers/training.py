@@ -138,9 +138,7 @@ def run_all(specs: list[dict], *, events_path: str | None = None, threads: int |
             d = spec["config"]["data"]
             key = json.dumps(d, sort_keys=True)
             if key not in loaded:
-                loaded[key] = datasets.load(d["dataset"], train_samples=d["train_samples"],
-                                            test_samples=d["test_samples"],
-                                            validation_split=d["validation_split"], seed=d["seed"])
+                loaded[key] = datasets.load(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"})
             record = run(spec, loaded[key])
         except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
             first = (str(e).strip().splitlines() or [""])[0]

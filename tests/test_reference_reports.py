@@ -1,0 +1,110 @@
+"""The reference studies' parameter files, built end to end in the smoke profile on small files
+written in the real Keras formats (tests/fakedata.py): never the real data, never the network."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+import fakedata
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def keras_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keras-datasets")
+    fakedata.write_imdb(folder, n_train=1200, n_test=600)
+    fakedata.write_cifar10(folder, n_per_batch=240, n_test=600)
+    return folder
+
+
+def build(params: str, out: Path, data_dir: Path | None, *args: str, home: Path | None = None):
+    env = {**os.environ, "STUDYBOOK_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("KERAS_HOME", None)
+    if data_dir is not None:
+        env["STUDYBOOK_DATA_DIR"] = str(data_dir)
+    if home is not None:
+        env["HOME"] = str(home)
+    return subprocess.run([sys.executable, str(ROOT / "build_report.py"), str(ROOT / "params" / params),
+                           "--profile", "smoke", "--out", str(out), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+
+
+def check_report(out: Path, name: str, studies: list[str]) -> tuple[BeautifulSoup, dict]:
+    soup = BeautifulSoup((out / f"{name}.html").read_text(), "html.parser")
+    data = json.loads((out / f"{name}.json").read_text())
+    assert [s["name"] for s in data["studies"]] == studies
+    for study in studies:
+        assert soup.find(id=f"study-{study}") is not None, study
+        assert soup.find("table", id=f"results-{study}") is not None, study
+    assert all(r["status"] == "ok" for r in data["runs"])
+    return soup, data
+
+
+def test_imdb_report_r1(tmp_path, keras_dir):
+    proc = build("imdb.yaml", tmp_path, keras_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    soup, data = check_report(tmp_path, "imdb", ["depth", "width", "loss", "loss_64", "activation",
+                                                 "activation_64", "regularization", "optimizer"])
+    assert len(data["runs"]) == 4 + 6 + 2 + 2 + 3 + 2 + 5 + 3
+    run = data["runs"][0]
+    # R1's split: of the 1,000-review smoke subsample, the first 40 % validate.
+    assert run["data_info"]["train"] == 600 and run["data_info"]["val"] == 400
+    assert run["config"]["data"]["num_words"] == 10000
+    for r in data["runs"]:
+        assert {"roc_auc", "average_precision", "brier"} <= set(r["metrics"])
+        assert r["metrics"]["params"] == r["config"]["model"]["hidden"][0] * 10001 + sum(
+            a * b + b for a, b in zip(r["config"]["model"]["hidden"], r["config"]["model"]["hidden"][1:] + [1]))
+    # ROC / precision-recall / calibration of each study's best configuration
+    assert len(soup.find_all(string=lambda s: s and "ROC, precision–recall and calibration" in s)) == 8
+
+
+def test_imdb_models_report_r2(tmp_path, keras_dir):
+    proc = build("imdb_models.yaml", tmp_path, keras_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, data = check_report(tmp_path, "imdb_models", ["models"])
+    epochs = {r["label"]: r["config"]["training"]["epochs"] for r in data["runs"]}
+    assert len(epochs) == 3 and min(epochs.values()) <= 2  # smoke caps every model's epochs
+
+
+def test_cifar10_report_r4(tmp_path, keras_dir):
+    proc = build("cifar10.yaml", tmp_path, keras_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    soup, data = check_report(tmp_path, "cifar10", ["scale_up", "regularization", "tuning"])
+    softmax_only = next(r for r in data["runs"] if r["label"] == "softmax only")
+    assert softmax_only["metrics"]["params"] == 3072 * 10 + 10
+    grid = [r for r in data["runs"] if r["study"] == "tuning"]
+    assert len(grid) == 8 and {tuple(r["axis"]) for r in grid} == {("l2", "dropout", "learning_rate")}
+    # a three-axis grid: one heatmap per learning rate, plus the pivot table
+    section = soup.find(id="study-tuning").find_parent("div", class_="jp-Cell")
+    text = " ".join(s.get_text(" ") for s in [section, *section.find_next_siblings("div")][:40])
+    assert "Validation accuracy by axis" in text
+
+
+def test_digits_report_builds_offline(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = build("digits.yaml", tmp_path / "out", empty, home=empty)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, data = check_report(tmp_path / "out", "digits", ["depth", "width", "activation", "optimizer",
+                                                         "cnn_vs_baseline"])
+    assert data["runs"][0]["data_info"]["test"] == 360
+
+
+@pytest.mark.parametrize("params, missing", [("cifar10.yaml", "cifar-10-batches-py"),
+                                             ("imdb.yaml", "imdb.npz")])
+def test_missing_data_stops_before_training(tmp_path, params, missing):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = build(params, tmp_path / "out", empty, home=empty)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and missing in lines[0] and str(empty) in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
