@@ -60,7 +60,7 @@ BAD_SETS = [
     (["data.validation_split=1.0"], r"^--set: data\.validation_split = 1\.0: must be less than 1"),
     (["seed=-1"], r"^--set: seed = -1: must be greater than or equal to 0"),
     # unknown names, with a suggestion where one is close
-    (["dataset=mnistt"], r"^--set: dataset = 'mnistt': unknown dataset; allowed: fashion_mnist"),
+    (["dataset=mnistt"], r"^--set: dataset = 'mnistt': unknown dataset \(did you mean 'mnist'\?\); allowed: fashion_mnist, "),
     (["base.activation=rleu"], r"^--set: base\.model\.activation = 'rleu': must be one of .* \(did you mean 'relu'\?\)"),
     (["activation.activations=[relu, tanhh]"],
      r"^--set: studies\.activation\.activations\[1\] = 'tanhh': must be one of .* \(did you mean 'tanh'\?\)"),
@@ -132,7 +132,8 @@ BAD_FILES = [
     ("", r"studies: missing"),
     ("studies: {}\n", r"studies = \{\}: must be a non-empty mapping"),
     ("studies: {depth: {}}\nprofile: fast\n", r"profile = 'fast': must be one of smoke, quick, full"),
-    ("studies: {depth: {}}\ndataset: mnist\n", r"dataset = 'mnist': unknown dataset"),
+    ("studies: {depth: {}}\ndataset: fashion_mnst\n",
+     r"dataset = 'fashion_mnst': unknown dataset \(did you mean 'fashion_mnist'\?\); allowed: "),
     ("studies: {optimizer: {variants: {SGD: {optimizer: sgdd}}}}\n",
      r"studies\.optimizer\.variants\.SGD\.optimizer = 'sgdd': must be one of .* \(did you mean 'sgd'\?\)"),
     ("studies: {width: {units: [4, 4]}}\n", r"studies\.width: units lists 4 twice"),

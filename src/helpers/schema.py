@@ -122,7 +122,10 @@ class Report(Strict):
     def _known_dataset(cls, v: str) -> str:
         from helpers.data import DATASETS
         if v not in DATASETS:
-            raise ValueError(f"unknown dataset; allowed: {', '.join(DATASETS)}")
+            import difflib
+            hint = difflib.get_close_matches(v, list(DATASETS), n=1)
+            raise ValueError("unknown dataset" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                             + f"; allowed: {', '.join(DATASETS)}")
         return v
 
 
