@@ -2,12 +2,13 @@
 """Build a hyperparameter-study report: params/NAME.yaml -> reports/NAME.html (+ NAME.json).
 
 Exit codes: 0 every study succeeded; 1 the report was built but some study failed;
-2 bad input (nothing trained, nothing overwritten).
+2 bad input (nothing trained, nothing overwritten); 130 interrupted (finished runs are cached).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,8 +25,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         prog="build_report.py",
         description="Train the studies of a parameter file and write one HTML report (and a JSON of "
                     "every run) to the output folder, with the executed study notebooks beside them.",
-        epilog="Exit codes: 0 all studies succeeded, 1 the report was built but some study failed, "
-               "2 bad input (nothing trained, nothing overwritten).  Example: "
+        epilog="Runs are cached in DIR/.cache: an unchanged study is not executed again and a changed "
+               "one trains only its changed runs. Exit codes: 0 all studies succeeded, 1 the report was "
+               "built but some study failed, 2 bad input (nothing trained, nothing overwritten), "
+               "130 interrupted (finished runs stay cached).  Example: "
                "python build_report.py --profile smoke --studies depth,width --set width.units=[8,16]")
     p.add_argument("params_file", nargs="?", default=str(config.PARAMS / "report.yaml"),
                    help="the report's parameter file (default: params/report.yaml)")
@@ -40,6 +43,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                    help="output folder (default: reports/)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="studies executed at once (default: min(2, cores)); cores are shared between them")
+    p.add_argument("--force", nargs="?", const="*", default=None, metavar="STUDIES",
+                   help="train again instead of reusing cached runs: every study, or the "
+                        "comma-separated ones named (--force width)")
+    p.add_argument("--clear-cache", action="store_true",
+                   help="delete the run cache (DIR/.cache), report its size, and exit")
     return p.parse_args(argv)
 
 
@@ -67,7 +75,8 @@ class Progress:
             return
         self.done += 1
         if ev.get("status") == "ok":
-            what = f"val {ev['val_accuracy']:.4f}  test {ev['test_accuracy']:.4f}  {ev['seconds']:.1f} s"
+            what = (f"val {ev['val_accuracy']:.4f}  test {ev['test_accuracy']:.4f}  "
+                    + ("reused from cache" if ev.get("cached") else f"{ev['seconds']:.1f} s"))
         else:
             what = f"FAILED: {ev.get('error')}"
         line = f"  [{self.done}/{self.total}] {ev['study']} {ev['index']}/{ev['total']} {ev['label']}: {what}"
@@ -79,6 +88,12 @@ class Progress:
             self.write(line)
 
     def study(self, outcome) -> None:
+        if not outcome.executed:
+            self.done += len(outcome.records)
+            if self.bar is not None:
+                self.bar.update(len(outcome.records))
+            self.write(f"{outcome.name}: unchanged, {len(outcome.records)} runs reused")
+            return
         mark = "done" if outcome.status == "ok" else "FAILED"
         extra = f" — {outcome.error}" if outcome.error else ""
         self.write(f"{outcome.name}: {mark}, {len(outcome.records)} runs in {outcome.seconds:.1f} s{extra}")
@@ -89,50 +104,114 @@ class Progress:
 
 
 def summary_table(outcomes) -> str:
-    rows = [("study", "runs", "seconds", "status")]
-    rows += [(o.name, str(len(o.records)), f"{o.seconds:.1f}", o.status) for o in outcomes]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in
-                               enumerate(zip(r, widths))) for r in rows)
+    rows = [("study", "runs", "seconds", "status", "trained", "reused", "why")]
+    for o in outcomes:
+        trained = sum(1 for r in o.records if not r.get("cached"))
+        rows.append((o.name, str(len(o.records)), f"{o.seconds:.1f}", o.status, str(trained),
+                     str(len(o.records) - trained), o.why))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i in (0, 3, 6) else c.rjust(w) for i, (c, w) in
+                               enumerate(zip(r, widths))).rstrip() for r in rows)
+
+
+class BuildLock:
+    """One build per output folder at a time: a second one waits, saying for whom."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / ".build.lock"
+
+    def __enter__(self):
+        import fcntl
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another build"
+            print(f"waiting: {holder} is building in {self.path.parent} (Ctrl-C to give up)",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"build_report.py (pid {os.getpid()})")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()  # closing releases the lock, also when the process is killed
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
+    out = Path(args.out)
+    if args.clear_cache:
+        from helpers.cache import RunCache
+        with BuildLock(out):
+            entries, size = RunCache(out / ".cache").clear()
+        print(f"cleared {out / '.cache'}: {entries} cached runs, {size / 1e6:.1f} MB", file=sys.stderr)
+        return 0
     try:
         if args.jobs < 1:
             raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
         wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies else None
         plan = config.load(args.params_file, profile=args.profile, studies=wanted, sets=args.sets)
         data.locate(plan.report.dataset)
+        force: set[str] | bool = False
+        if args.force == "*":
+            force = True
+        elif args.force:
+            force = {s.strip() for s in args.force.split(",") if s.strip()}
+            unknown = sorted(force - set(plan.studies))
+            if unknown:
+                raise ConfigError(f"--force {args.force}: no study {unknown[0]!r} in this build; "
+                                  f"studies: {', '.join(plan.studies)}")
     except (ConfigError, data.DatasetMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
     # Imported after validation: bad input fails fast, without loading papermill or nbconvert.
-    from helpers import execute, report
+    from helpers import cache, execute
 
     name = Path(args.params_file).stem
-    out = Path(args.out)
     work = out / name
-    work.mkdir(parents=True, exist_ok=True)
     plans = list(plan.studies.values())
     total = sum(len(p.runs) for p in plans)
-    print(f"Building {out / (name + '.html')}: {len(plans)} studies, {total} runs, profile "
-          f"{plan.report.profile}, {args.jobs} at a time", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    progress = Progress(total)
-    try:
-        outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
-                                       on_study=progress.study)
-    except KeyboardInterrupt:
+    # SIGTERM ends a build the way Ctrl-C does: finished runs stay cached, the old report stays.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with BuildLock(out):
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"Building {out / (name + '.html')}: {len(plans)} studies, {total} runs, profile "
+              f"{plan.report.profile}, {args.jobs} at a time", file=sys.stderr, flush=True)
+        progress = Progress(total)
+        try:
+            outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
+                                           on_study=progress.study, cache_dir=out / ".cache", force=force)
+        except KeyboardInterrupt:
+            progress.close()
+            print(f"\ninterrupted: finished runs are cached; no report written, "
+                  f"{out / (name + '.html')} is as it was", file=sys.stderr)
+            return 130
         progress.close()
-        print(f"\ninterrupted: no report written; {out / (name + '.html')} is as it was", file=sys.stderr)
-        return 130
-    progress.close()
-    report.build(plan, outcomes, out / f"{name}.html", out / f"{name}.json")
+        html_path, json_path, key_path = out / f"{name}.html", out / f"{name}.json", work / "report.key"
+        key = cache.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
+                               [o.state_key for o in outcomes])
+        unchanged = (all(not o.executed for o in outcomes) and html_path.exists() and json_path.exists()
+                     and key_path.exists() and key_path.read_text() == key)
+        if not unchanged:
+            key_path.unlink(missing_ok=True)
+            from helpers import report  # nbconvert and its validators take a second to import
+            report.build(plan, outcomes, html_path, json_path)
+            key_path.write_text(key)
     print("\n" + summary_table(outcomes), file=sys.stderr)
     failed = [o.name for o in outcomes if o.status != "ok"]
-    print(f"\nReport: {out / (name + '.html')} ({time.perf_counter() - start:.1f} s)"
+    print(f"\nReport: {html_path}" + (" (nothing changed)" if unchanged else "")
+          + f" ({time.perf_counter() - start:.1f} s)"
           + (f"; failed studies: {', '.join(failed)}" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 

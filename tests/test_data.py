@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 import fakedata
 from fakedata import idx_bytes
-from helpers import data, datasets
+from helpers import data
 
 FILES = list(fakedata.FASHION_FILES)
 N_TRAIN, N_TEST, K = 200, 60, 10

@@ -13,7 +13,7 @@ from helpers.schema import StudyKinds
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
-PARAMETERS = {"study", "title", "question", "runs", "results_path", "events_path", "threads"}
+PARAMETERS = {"study", "title", "question", "runs", "results_path", "events_path", "threads", "cache_dir", "force"}
 BANNED = ("def ", "for ", "while ", "class ", "lambda")
 
 

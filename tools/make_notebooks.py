@@ -46,10 +46,13 @@ for kind, (title, varied, figures) in STUDIES.items():
             "runs = []  # run specs injected by build_report.py (docs/records.md); empty: from params/report.yaml\n"
             f'results_path = "{kind}.results.json"\n'
             "events_path = None  # progress events (JSON lines) read by build_report.py\n"
-            "threads = None  # TensorFlow threads; None: every core",
+            "threads = None  # TensorFlow threads; None: every core\n"
+            "cache_dir = None  # run cache (build_report.py: reports/.cache); None: train everything\n"
+            "force = False  # True: train again even where the cache has the run",
             metadata={"tags": ["parameters"]}),
         new_code_cell("from helpers import section"),
-        new_code_cell("records = section.train(study, runs, results_path=results_path, events_path=events_path, threads=threads)"),
+        new_code_cell("records = section.train(study, runs, results_path=results_path, events_path=events_path,\n"
+                      "                        threads=threads, cache_dir=cache_dir, force=force)"),
         new_code_cell("section.design(records)"),
         new_markdown_cell("### Results"),
         new_code_cell("section.table(records)"),

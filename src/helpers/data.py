@@ -17,14 +17,13 @@ import shutil
 import sys
 import tarfile
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.model_selection import train_test_split
 
 from helpers import datasets as readers
 from helpers.datasets import RawData, decode  # noqa: F401  (decode is part of this module's API)
@@ -327,6 +326,7 @@ def _subsample(y: np.ndarray, n: int | None, what: str, seed: int, n_classes: in
     if n < 2 * n_classes:
         raise ValueError(f"{what}={n} is too small to stratify: need at least "
                          f"{2 * n_classes} (2 per class for {n_classes} classes)")
+    from sklearn.model_selection import train_test_split  # imported late: slow, and only loads need it
     idx, _ = train_test_split(np.arange(total), train_size=n, stratify=y, random_state=seed)
     return idx
 
@@ -373,6 +373,7 @@ def load(name: str, *, train_samples: int | None, test_samples: int | None, vali
     if validation_method == "head":
         va, tr = pool[:n_val], pool[n_val:]
     else:
+        from sklearn.model_selection import train_test_split
         tr, va = train_test_split(pool, test_size=n_val, stratify=raw.y_train[pool], random_state=seed)
     te = _subsample(raw.y_test, test_samples, "test_samples", seed, k)
     for part, y in (("train", raw.y_train[tr]), ("validation", raw.y_train[va]), ("test", raw.y_test[te])):
@@ -460,6 +461,27 @@ def feed(x, y=None, *, batch_size: int, shuffle: bool = False, seed: int = 0):
 
 
 # --- command line -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=16)
+def _files_hash(folder: Path, stat_key: tuple, files: tuple) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.encode() + b"\0" + bytes.fromhex(file_hash(folder / f)))
+    return digest.hexdigest()
+
+
+def content_hash(name: str, **_options) -> str:
+    """A hash of a dataset's raw files (without decoding them), for run cache keys; re-read only
+    when a file's size or modification time changes. Load options are part of the run's config,
+    not of this hash."""
+    spec = _spec(name)
+    folder = locate(name)
+    files = tuple(spec.files)
+    h = _files_hash(folder, _stat_key(folder, files), files)
+    if spec.bundled_with:
+        h += f"+{spec.bundled_with}-{metadata.version(spec.bundled_with)}"
+    return h
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.data")

@@ -2,6 +2,7 @@
 never raised, so the other studies go on. Progress comes back through per-study event files."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -15,10 +16,17 @@ from typing import Callable
 from helpers.config import NOTEBOOKS, ROOT, StudyPlan
 
 
+# Code that shapes a study's notebook output without changing what runs compute.
+PRESENTATION_SOURCES = ("section.py", "plots.py", "narrate.py", "metrics.py")
+
+
 @dataclass
 class Outcome:
     name: str
     status: str = "ok"                 # ok | failed
+    executed: bool = True              # False: the notebook and its results were reused as they were
+    why: str = ""                      # why the study was executed again (or "unchanged")
+    state_key: str = ""                # the study's state key (see study_state)
     error: str | None = None           # why the study failed (notebook error or failed runs)
     traceback: str = ""
     seconds: float = 0.0
@@ -36,6 +44,18 @@ def kernel_env(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
+_KERNELS: set = set()  # processes of the kernels running now, to stop them on an interrupt
+
+
+def stop_kernels() -> None:
+    import signal
+    for proc in list(_KERNELS):
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, AttributeError):
+            pass
+
+
 def _kernel_manager(log_path: Path):
     """A kernel manager whose kernel writes its own stdout/stderr (TensorFlow's C++ start-up
     logging, kernel warnings) to a log file beside the notebook, not over our progress lines."""
@@ -46,13 +66,86 @@ def _kernel_manager(log_path: Path):
             log = open(log_path, "ab")  # noqa: SIM115 - the kernel process owns it from here
             kw.update(stdout=log, stderr=log)
             try:
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
+                result = await super()._async_launch_kernel(kernel_cmd, **kw)
             finally:
                 log.close()  # the child holds its own descriptor
+            process = getattr(self.provisioner, "process", None)
+            if process is not None:
+                _KERNELS.add(process)
+            return result
+
+        async def _async_shutdown_kernel(self, *args, **kw):
+            _KERNELS.discard(getattr(self.provisioner, "process", None))
+            return await super()._async_shutdown_kernel(*args, **kw)
     return LoggedKernelManager
 
 
-def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path = NOTEBOOKS) -> Outcome:
+def study_state(plan: StudyPlan, notebooks: Path = NOTEBOOKS) -> dict:
+    """What a study's executed notebook depends on: template, presentation code, parameters and,
+    per run, the run key's inputs. Computed without TensorFlow, so an unchanged build stays fast."""
+    from helpers import cache, data
+
+    here = Path(__file__).resolve().parent
+    digest = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
+    runs = {}
+    for spec in plan.runs:
+        d = spec["config"]["data"]
+        inputs = cache.key_inputs(spec, data.content_hash(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"}))
+        runs[spec["label"]] = {"key": cache.run_key(spec, inputs["data_files"]), "inputs": inputs}
+    state = {"template": digest((notebooks / f"{plan.kind}.ipynb").read_bytes()),
+             "presentation": digest(b"".join((here / n).read_bytes() for n in PRESENTATION_SOURCES)),
+             "parameters": digest(json.dumps({"title": plan.title, "question": plan.question,
+                                              "runs": plan.runs}, sort_keys=True).encode()),
+             "runs": runs}
+    state["key"] = digest(json.dumps(state, sort_keys=True).encode())
+    return state
+
+
+def why_changed(old: dict | None, new: dict) -> str:
+    """In words, what differs between two study states (for the build summary)."""
+    from helpers.cache import explain
+
+    if not old:
+        return "first build"
+    reasons = []
+    added = [label for label in new["runs"] if label not in old.get("runs", {})]
+    removed = [label for label in old.get("runs", {}) if label not in new["runs"]]
+    if added:
+        reasons.append("gained " + ", ".join(added))
+    if removed:
+        reasons.append("lost " + ", ".join(removed))
+    changed = [label for label in new["runs"] if label in old.get("runs", {})
+               and old["runs"][label]["key"] != new["runs"][label]["key"]]
+    if changed:
+        label = changed[0]
+        reasons.append(f"{label}: {explain(old['runs'][label].get('inputs'), new['runs'][label]['inputs'])}"
+                       + (f" (+{len(changed) - 1} more)" if len(changed) > 1 else ""))
+    for part in ("template", "presentation", "parameters"):
+        if not reasons and old.get(part) != new[part]:
+            reasons.append({"template": "notebook template changed", "presentation": "report code changed",
+                            "parameters": "title or question changed"}[part])
+    return "; ".join(reasons) or "previous build did not finish"
+
+
+def reuse(plan: StudyPlan, out_dir: Path, state: dict) -> Outcome | None:
+    """The previous outcome of an unchanged study, if it finished and nothing it shows changed."""
+    state_path = out_dir / f"{plan.name}.study.json"
+    results, notebook = out_dir / f"{plan.name}.results.json", out_dir / f"{plan.name}.ipynb"
+    try:
+        old = json.loads(state_path.read_text())
+        if old.get("key") != state["key"] or not notebook.exists():
+            return None
+        records = json.loads(results.read_text())
+    except (OSError, ValueError):
+        return None
+    for r in records:
+        r["cached"] = True
+    return Outcome(plan.name, executed=False, why="unchanged", records=records, notebook=notebook,
+                   state_key=state["key"])
+
+
+def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path = NOTEBOOKS,
+              cache_dir: Path | None = None, force: bool = False, state: dict | None = None) -> Outcome:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -60,7 +153,12 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
     results = out_dir / f"{plan.name}.results.json"
     events = out_dir / f"{plan.name}.events.jsonl"
     notebook = out_dir / f"{plan.name}.ipynb"
-    for stale in (results, events, out_dir / f"{plan.name}.kernel.log"):
+    state_path = out_dir / f"{plan.name}.study.json"
+    try:
+        old_state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        old_state = None
+    for stale in (results, events, state_path, out_dir / f"{plan.name}.kernel.log"):
         stale.unlink(missing_ok=True)
     outcome = Outcome(plan.name, notebook=notebook)
     start = time.perf_counter()
@@ -69,7 +167,8 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
             str(notebooks / f"{plan.kind}.ipynb"), str(notebook),
             parameters={"study": plan.name, "title": plan.title, "question": plan.question,
                         "runs": plan.runs, "results_path": str(results), "events_path": str(events),
-                        "threads": threads},
+                        "threads": threads, "cache_dir": str(cache_dir) if cache_dir else None,
+                        "force": force},
             kernel_name="python3", progress_bar=False, log_output=False, cwd=str(out_dir),
             kernel_manager_class=_kernel_manager(out_dir / f"{plan.name}.kernel.log"))
     except PapermillExecutionError as e:
@@ -86,6 +185,13 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
     if failed and outcome.status == "ok":
         outcome.status = "failed"
         outcome.error = f"{len(failed)} of {len(outcome.records)} runs failed; first: {failed[0]['label']}: {failed[0].get('error')}"
+    if state is not None:
+        outcome.state_key = state["key"]
+        outcome.why = "forced" if force else why_changed(old_state, state)
+        if outcome.status == "ok":  # written last, only after success: the marker of a reusable study
+            tmp = state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, state_path)
     return outcome
 
 
@@ -123,24 +229,43 @@ class EventWatcher(threading.Thread):
 
 
 def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: Callable[[dict], None],
-                on_study: Callable[[Outcome], None], notebooks: Path = NOTEBOOKS) -> list[Outcome]:
-    """Run the studies, ``jobs`` at a time; threads per kernel share the machine's cores."""
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+                on_study: Callable[[Outcome], None], notebooks: Path = NOTEBOOKS,
+                cache_dir: Path | None = None, force: set[str] | bool = False) -> list[Outcome]:
+    """Run the studies that changed, ``jobs`` at a time (threads per kernel share the cores);
+    reuse the others. ``force``: True for all studies, or a set of study names."""
+    forced = (lambda name: True) if force is True else (lambda name: bool(force) and name in force)
+    states = {p.name: study_state(p, notebooks) for p in plans} if cache_dir else {}
+    reused = {}
+    for plan in plans:
+        old = None if forced(plan.name) or not cache_dir else reuse(plan, out_dir, states[plan.name])
+        if old is not None:
+            reused[plan.name] = old
+            on_study(old)
+    todo = [p for p in plans if p.name not in reused]
+    threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo) or 1)))
     kernel_env(threads)
-    for plan in plans:  # stale events from an earlier build must not be replayed
+    for plan in todo:  # stale events from an earlier build must not be replayed
         (out_dir / f"{plan.name}.events.jsonl").unlink(missing_ok=True)
-    watcher = EventWatcher([out_dir / f"{p.name}.events.jsonl" for p in plans], on_event)
+    watcher = EventWatcher([out_dir / f"{p.name}.events.jsonl" for p in todo], on_event)
     watcher.start()
 
     def one(plan: StudyPlan) -> Outcome:
-        outcome = run_study(plan, out_dir, threads=threads, notebooks=notebooks)
+        outcome = run_study(plan, out_dir, threads=threads, notebooks=notebooks, cache_dir=cache_dir,
+                            force=forced(plan.name), state=states.get(plan.name))
         watcher.poll()  # this study's last runs are reported before the study itself
         on_study(outcome)
         return outcome
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            outcomes = list(pool.map(one, plans))
+        futures = [pool.submit(one, plan) for plan in todo]
+        done = {plan.name: f.result() for plan, f in zip(todo, futures)}
+    except KeyboardInterrupt:
+        # Kernels are stopped first: a thread waiting on a kernel ends only when its kernel does.
+        stop_kernels()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         watcher.done.set()
         watcher.join()
-    return outcomes
+    pool.shutdown()
+    return [reused.get(p.name) or done[p.name] for p in plans]

@@ -85,12 +85,12 @@ def methodology(plan: Plan, records: list[dict]) -> str:
                      f"{tuple(info.get('input_shape') or info.get('shape') or ())}), read from `{info['source']}`. Preprocessing: {info['preprocessing']}. "
                      f"Split: **{info['train']:,}** training, **{info['val']:,}** validation and "
                      f"**{info['test']:,}** test samples.")
-    else:
-        lines.append(f"Dataset `{rep.dataset}` (no run finished, so split sizes are unknown).")
         if info.get("storage"):
             lines[-1] += f" Features are stored as {info['storage']}."
         if info.get("example"):
             lines += ["", f"A training example, decoded: *{html.escape(str(info['example']))}*"]
+    else:
+        lines.append(f"Dataset `{rep.dataset}` (no run finished, so split sizes are unknown).")
     how = ("the first samples of the training subsample, in their original order"
            if rep.data.validation_method == "head" else f"a stratified sample of the training subsample, seed {rep.seed}")
     lines += ["",

@@ -13,13 +13,13 @@ from helpers import metrics, narrate, plots, training
 
 def train(study: str, runs: list[dict] | None = None, *, params_file: str | None = None,
           profile: str = "smoke", results_path: str | None = None, events_path: str | None = None,
-          threads: int | None = None) -> list[dict]:
+          threads: int | None = None, cache_dir: str | None = None, force: bool = False) -> list[dict]:
     """Train the study's runs (all runs go through training.run_all) and save their records."""
     if not runs:  # opened by hand in Jupyter: take the study from the parameter files
         from helpers import config
         plan = config.load(params_file or config.PARAMS / "report.yaml", profile=profile, studies=[study])
         runs = plan.studies[study].runs
-    records = training.run_all(runs, events_path=events_path, threads=threads)
+    records = training.run_all(runs, events_path=events_path, threads=threads, cache_dir=cache_dir, force=force)
     if results_path:
         training.save(records, results_path)
     return records

@@ -33,6 +33,8 @@ def configure(threads: int | None = None) -> None:
     import tensorflow as tf
     # Each run builds a fresh model, which TensorFlow reports as "retracing": expected, not news.
     tf.get_logger().setLevel("ERROR")
+    # Same parameters and seed, same metrics, build after build (and cache hits stay honest).
+    tf.config.experimental.enable_op_determinism()
     n = threads or os.cpu_count() or 1
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
@@ -127,29 +129,51 @@ def _emit(events_path, **event) -> None:
             f.write(json.dumps(_clean(event)) + "\n")
 
 
-def run_all(specs: list[dict], *, events_path: str | None = None, threads: int | None = None) -> list[dict]:
-    """Train every spec; a run that raises becomes a failed record and the others go on."""
+IDENTITY = ("study", "kind", "label", "axis", "baseline")  # how a run is shown; not what it computes
+
+
+def run_all(specs: list[dict], *, events_path: str | None = None, threads: int | None = None,
+            cache_dir: str | None = None, force: bool = False) -> list[dict]:
+    """Train every spec not already in the cache; a run that raises becomes a failed record (never
+    cached) and the others go on. Each finished run is cached at once, so a crash loses only the
+    run in progress."""
+    from helpers import cache as run_cache
+
     configure(threads)
+    store = run_cache.RunCache(cache_dir) if cache_dir else None
     loaded: dict[str, datasets.Splits] = {}
     records = []
     for i, spec in enumerate(specs, 1):
         _emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i, total=len(specs))
+        record, key, inputs = None, None, None
+        d = spec["config"]["data"]
+        options = {k: v for k, v in d.items() if k != "dataset"}
         try:
-            d = spec["config"]["data"]
-            key = json.dumps(d, sort_keys=True)
-            if key not in loaded:
-                loaded[key] = datasets.load(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"})
-            record = run(spec, loaded[key])
+            if store is not None:
+                inputs = run_cache.key_inputs(spec, datasets.content_hash(d["dataset"], **options))
+                key = run_cache.run_key(spec, inputs["data_files"])
+                hit = None if force else store.get(key)
+                if hit is not None:
+                    record = {**hit, **{k: spec[k] for k in IDENTITY}, "key": key, "cached": True}
+            if record is None:
+                data_key = json.dumps(d, sort_keys=True)
+                if data_key not in loaded:
+                    loaded[data_key] = datasets.load(d["dataset"], **options)
+                record = run(spec, loaded[data_key])
+                record.update(key=key, cached=False)
+                if store is not None:
+                    store.put(key, {k: v for k, v in record.items() if k not in IDENTITY + ("key", "cached")},
+                              inputs)
         except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
             first = (str(e).strip().splitlines() or [""])[0]
             record = {**spec, "status": "failed", "error": f"{type(e).__name__}: {first}"[:500],
-                      "traceback": traceback.format_exc(limit=8)}
+                      "traceback": traceback.format_exc(limit=8), "key": key, "cached": False}
         records.append(record)
         m = record.get("metrics", {})
         _emit(events_path, event="done", study=spec["study"], label=spec["label"], index=i,
               total=len(specs), status=record["status"], error=record.get("error"),
-              val_accuracy=m.get("val_accuracy"), test_accuracy=m.get("test_accuracy"),
-              seconds=m.get("seconds"))
+              cached=record.get("cached", False), val_accuracy=m.get("val_accuracy"),
+              test_accuracy=m.get("test_accuracy"), seconds=m.get("seconds"))
     return records
 
 

@@ -1,0 +1,157 @@
+"""Run-level cache: a run's key, and results written so that a crash never leaves a fake hit.
+
+A key hashes everything that can change what training produces: the validated model, training and
+data configuration, the seed, a hash of the raw data files, the source of the helper modules that
+train and measure, and the TensorFlow/Keras versions. Titles, labels, study names, plot options
+and output paths are not in it. An entry is ``<root>/runs/<key>/record.json`` plus ``meta.json``;
+the meta file is written last, only after the record is complete, and holds the record's hash and
+the key's inputs (so a miss can be explained).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# The modules whose code decides what a run computes (not how it is shown).
+TRAINING_SOURCES = ("training.py", "models.py", "data.py", "datasets.py", "metrics.py")
+FORMAT = 1
+
+
+class UnkeyableValue(TypeError):
+    """A configuration value that cannot be part of a key (it would be silently ignored)."""
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    digest = hashlib.sha256()
+    for name in TRAINING_SOURCES:
+        path = HERE / name
+        if path.exists():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict:
+    out = {}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _canonical(value, path: str = "config"):
+    """JSON-ready copy of ``value``; anything that is not plain data is an error, not dropped."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v, f"{path}.{k}") for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return float(repr(value)) if value == value else "nan"
+    raise UnkeyableValue(f"{path} = {value!r} ({type(value).__name__}) cannot be part of a run's cache key")
+
+
+def key_inputs(spec: dict, data_hash: str) -> dict:
+    config = spec["config"]
+    return _canonical({"format": FORMAT, "model": config["model"], "training": config["training"],
+                       "data": config["data"], "seed": spec["seed"], "data_files": data_hash,
+                       "sources": source_hash(), "versions": versions()})
+
+
+def run_key(spec: dict, data_hash: str) -> str:
+    blob = json.dumps(key_inputs(spec, data_hash), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+
+    def _dir(self, key: str) -> Path:
+        return self.runs / key
+
+    def get(self, key: str) -> dict | None:
+        """The cached record, or None; a damaged or partial entry is removed with a warning."""
+        folder = self._dir(key)
+        meta_path, record_path = folder / "meta.json", folder / "record.json"
+        if not meta_path.exists():
+            if folder.exists():  # a record without its meta: a run interrupted while saving
+                shutil.rmtree(folder, ignore_errors=True)
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            text = record_path.read_text()
+            if meta.get("key") != key or meta.get("sha256") != hashlib.sha256(text.encode()).hexdigest():
+                raise ValueError("hash mismatch")
+            return json.loads(text)
+        except (OSError, ValueError) as e:
+            warnings.warn(f"cache entry {key[:12]} is damaged ({e}); the run will be trained again",
+                          stacklevel=2)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+
+    def put(self, key: str, record: dict, inputs: dict) -> None:
+        folder = self._dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(record, allow_nan=False)
+        _write_atomic(folder / "record.json", text)
+        meta = {"key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "inputs": inputs}
+        _write_atomic(folder / "meta.json", json.dumps(meta, indent=1))  # last: marks the entry complete
+
+    def size(self) -> tuple[int, int]:
+        """(entries, bytes) under the cache root."""
+        files = [p for p in self.root.rglob("*") if p.is_file()] if self.root.exists() else []
+        return len(list(self.runs.glob("*/meta.json"))) if self.runs.exists() else 0, sum(p.stat().st_size for p in files)
+
+    def clear(self) -> tuple[int, int]:
+        entries, size = self.size()
+        shutil.rmtree(self.root, ignore_errors=True)
+        return entries, size
+
+
+def explain(old: dict | None, new: dict) -> str:
+    """Why a key changed, in words: the first differing inputs (for the build summary)."""
+    if old is None:
+        return "new configuration"
+    diffs = []
+
+    def walk(a, b, path):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+        elif a != b:
+            diffs.append(f"{path}: {a!r} → {b!r}" if path not in ("sources", "data_files") else f"{path} changed")
+    walk(old, new, "")
+    return "; ".join(diffs[:3]) + (" …" if len(diffs) > 3 else "") if diffs else "unchanged"
+
+
+def report_key(report_settings: dict, study_keys: list[str]) -> str:
+    """What a rendered report depends on beyond its studies: its own settings and the code and
+    template that write it. Equal keys and reused studies: the report on disk is still right."""
+    digest = hashlib.sha256(json.dumps({"report": report_settings, "studies": study_keys},
+                                       sort_keys=True, default=str).encode())
+    for path in sorted([HERE / "report.py", HERE / "narrate.py", *(HERE / "templates").rglob("*")]):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
