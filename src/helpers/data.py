@@ -470,7 +470,7 @@ def _files_hash(folder: Path, stat_key: tuple, files: tuple) -> str:
     return digest.hexdigest()
 
 
-def content_hash(name: str, **_options) -> str:
+def content_hash(name: str) -> str:
     """A hash of a dataset's raw files (without decoding them), for run cache keys; re-read only
     when a file's size or modification time changes. Load options are part of the run's config,
     not of this hash."""

@@ -89,8 +89,7 @@ def study_state(plan: StudyPlan, notebooks: Path = NOTEBOOKS) -> dict:
     digest = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
     runs = {}
     for spec in plan.runs:
-        d = spec["config"]["data"]
-        inputs = cache.key_inputs(spec, data.content_hash(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"}))
+        inputs = cache.key_inputs(spec, data.content_hash(spec["config"]["data"]["dataset"]))
         runs[spec["label"]] = {"key": cache.run_key(spec, inputs["data_files"]), "inputs": inputs}
     state = {"template": digest((notebooks / f"{plan.kind}.ipynb").read_bytes()),
              "presentation": digest(b"".join((here / n).read_bytes() for n in PRESENTATION_SOURCES)),

@@ -150,7 +150,7 @@ def run_all(specs: list[dict], *, events_path: str | None = None, threads: int |
         options = {k: v for k, v in d.items() if k != "dataset"}
         try:
             if store is not None:
-                inputs = run_cache.key_inputs(spec, datasets.content_hash(d["dataset"], **options))
+                inputs = run_cache.key_inputs(spec, datasets.content_hash(d["dataset"]))
                 key = run_cache.run_key(spec, inputs["data_files"])
                 hit = None if force else store.get(key)
                 if hit is not None:
