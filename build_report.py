@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Build a hyperparameter-study report: params/NAME.yaml -> reports/NAME.html (+ NAME.json).
+"""Build a hyperparameter-study report: params/NAME.yaml -> reports/NAME.html (+ NAME.json, and
+NAME.pdf with --pdf).
 
-Exit codes: 0 every study succeeded; 1 the report was built but some study failed;
+Exit codes: 0 every study succeeded; 1 the report was built but some study failed (or, with --pdf,
+Chromium could not print it);
 2 bad input (nothing trained, nothing overwritten); 130 interrupted (finished runs are cached).
 """
 from __future__ import annotations
@@ -27,7 +29,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     "every run) to the output folder, with the executed study notebooks beside them.",
         epilog="Runs are cached in DIR/.cache: an unchanged study is not executed again and a changed "
                "one trains only its changed runs. Exit codes: 0 all studies succeeded, 1 the report was "
-               "built but some study failed, 2 bad input (nothing trained, nothing overwritten), "
+               "built but some study failed (or the PDF could not be printed), 2 bad input (nothing "
+               "trained, nothing overwritten; also --pdf without Chromium), "
                "130 interrupted (finished runs stay cached).  Example: "
                "python build_report.py --profile smoke --studies depth,width --set width.units=[8,16]")
     p.add_argument("params_file", nargs="?", default=str(config.PARAMS / "report.yaml"),
@@ -46,6 +49,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--force", nargs="?", const="*", default=None, metavar="STUDIES",
                    help="train again instead of reusing cached runs: every study, or the "
                         "comma-separated ones named (--force width)")
+    p.add_argument("--pdf", action="store_true",
+                   help="also write DIR/NAME.pdf: the same report printed by headless Chromium (found on "
+                        "PATH as chromium, chromium-browser or google-chrome; see --chromium)")
+    p.add_argument("--chromium", metavar="PATH",
+                   help="the Chromium (or Chrome) executable that prints the PDF; implies --pdf")
     p.add_argument("--clear-cache", action="store_true",
                    help="delete the run cache (DIR/.cache), report its size, and exit")
     return p.parse_args(argv)
@@ -170,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             if unknown:
                 raise ConfigError(f"--force {args.force}: no study {unknown[0]!r} in this build; "
                                   f"studies: {', '.join(plan.studies)}")
+        chromium = None
+        if args.pdf or args.chromium:
+            from helpers.report import PdfError, find_chromium
+            try:
+                chromium = find_chromium(args.chromium)
+            except PdfError as e:
+                raise ConfigError(str(e)) from None
     except (ConfigError, data.DatasetMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -184,36 +199,49 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     # SIGTERM ends a build the way Ctrl-C does: finished runs stay cached, the old report stays.
     signal.signal(signal.SIGTERM, _interrupt)
-    with BuildLock(out):
-        work.mkdir(parents=True, exist_ok=True)
-        print(f"Building {out / (name + '.html')}: {len(plans)} studies, {total} runs, profile "
-              f"{plan.report.profile}, {args.jobs} at a time", file=sys.stderr, flush=True)
-        progress = Progress(total)
-        try:
+    progress = None
+    try:
+        with BuildLock(out):
+            work.mkdir(parents=True, exist_ok=True)
+            print(f"Building {out / (name + '.html')}: {len(plans)} studies, {total} runs, profile "
+                  f"{plan.report.profile}, {args.jobs} at a time", file=sys.stderr, flush=True)
+            progress = Progress(total)
             outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
                                            on_study=progress.study, cache_dir=out / ".cache", force=force)
-        except KeyboardInterrupt:
             progress.close()
-            print(f"\ninterrupted: finished runs are cached; no report written, "
-                  f"{out / (name + '.html')} is as it was", file=sys.stderr)
-            return 130
-        progress.close()
-        html_path, json_path, key_path = out / f"{name}.html", out / f"{name}.json", work / "report.key"
-        key = cache.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
-                               [o.state_key for o in outcomes])
-        unchanged = (all(not o.executed for o in outcomes) and html_path.exists() and json_path.exists()
-                     and key_path.exists() and key_path.read_text() == key)
-        if not unchanged:
-            key_path.unlink(missing_ok=True)
-            from helpers import report  # nbconvert and its validators take a second to import
-            report.build(plan, outcomes, html_path, json_path)
-            key_path.write_text(key)
+            html_path, json_path, key_path = out / f"{name}.html", out / f"{name}.json", work / "report.key"
+            key = cache.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
+                                   [o.state_key for o in outcomes])
+            unchanged = (all(not o.executed for o in outcomes) and html_path.exists() and json_path.exists()
+                         and key_path.exists() and key_path.read_text() == key)
+            if not unchanged:
+                key_path.unlink(missing_ok=True)
+                from helpers import report  # nbconvert and its validators take a second to import
+                report.build(plan, outcomes, html_path, json_path)
+                key_path.write_text(key)
+            pdf_path, pdf_error = out / f"{name}.pdf", None
+            if chromium and (not unchanged or not pdf_path.exists()
+                             or pdf_path.stat().st_mtime < html_path.stat().st_mtime):
+                from helpers import report
+                try:
+                    report.pdf(html_path, pdf_path, chromium)
+                except report.PdfError as e:
+                    pdf_error = str(e)
+    except KeyboardInterrupt:  # also while waiting for another build's lock
+        if progress is not None:
+            progress.close()
+        print(f"\ninterrupted: finished runs are cached; no report written, "
+              f"{out / (name + '.html')} is as it was", file=sys.stderr)
+        return 130
     print("\n" + summary_table(outcomes), file=sys.stderr)
     failed = [o.name for o in outcomes if o.status != "ok"]
-    print(f"\nReport: {html_path}" + (" (nothing changed)" if unchanged else "")
+    print(f"\nReport: {html_path}" + (f" and {pdf_path}" if chromium and not pdf_error else "")
+          + (" (nothing changed)" if unchanged else "")
           + f" ({time.perf_counter() - start:.1f} s)"
           + (f"; failed studies: {', '.join(failed)}" if failed else ""), file=sys.stderr)
-    return 1 if failed else 0
+    if pdf_error:
+        print(f"error: no PDF written: {pdf_error}", file=sys.stderr)
+    return 1 if failed or pdf_error else 0
 
 
 if __name__ == "__main__":

@@ -106,9 +106,9 @@ def test_progress_and_summary_on_a_non_terminal(smoke):
     out, proc, _, _ = smoke
     done_lines = [ln for ln in proc.stderr.splitlines() if re.match(r"\s+\[\d+/32\] ", ln)]
     assert len(done_lines) == 32
-    assert re.search(r"^study\s+runs\s+seconds\s+status$", proc.stderr, re.M)
+    assert re.search(r"^study\s+runs\s+seconds\s+status\s+trained\s+reused\s+why$", proc.stderr, re.M)
     for name in STUDIES:
-        assert re.search(rf"^{name}\s+\d+\s+[\d.]+\s+ok\s*$", proc.stderr, re.M), name
+        assert re.search(rf"^{name}\s+\d+\s+[\d.]+\s+ok\s+\d+\s+\d+\s+first build$", proc.stderr, re.M), name
     assert "absl" not in proc.stderr and "IPKernelApp" not in proc.stderr  # kernel noise stays in logs
     assert sorted(p.stem for p in (out / "report").glob("*.ipynb")) == sorted(STUDIES)
 
@@ -141,4 +141,4 @@ def test_a_failing_study_is_shown_and_the_others_still_run(tmp_path):
             break
     assert box is not None and "CNN" in box.get_text()
     assert soup.find("table", id="results-depth") is not None
-    assert re.search(r"^cnn_vs_baseline\s+2\s+[\d.]+\s+failed", proc.stderr, re.M)
+    assert re.search(r"^cnn_vs_baseline\s+2\s+[\d.]+\s+failed\s+2\s+0\s", proc.stderr, re.M)

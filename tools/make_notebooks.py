@@ -51,19 +51,22 @@ for kind, (title, varied, figures) in STUDIES.items():
             "force = False  # True: train again even where the cache has the run",
             metadata={"tags": ["parameters"]}),
         new_code_cell("from helpers import section"),
+        # The report leaves this cell's code out (paths and threads of one build); Appendix C lists
+        # the parameters it trained.
         new_code_cell("records = section.train(study, runs, results_path=results_path, events_path=events_path,\n"
-                      "                        threads=threads, cache_dir=cache_dir, force=force)"),
+                      "                        threads=threads, cache_dir=cache_dir, force=force)",
+                      metadata={"tags": ["remove-input"]}),
         new_code_cell("section.design(records)"),
         new_markdown_cell("### Results"),
         new_code_cell("section.table(records)"),
         new_code_cell("section.failures(records)"),
-        new_markdown_cell("### Learning curves\n\nTraining dashed, validation solid; one colour per configuration."),
+        new_markdown_cell("### Learning curves"),
         new_code_cell("section.curves(records)"),
         new_code_cell("section.diagnostics(records)"),
     ]
     for heading, call in figures:
         cells += [new_markdown_cell(f"### {heading}"), new_code_cell(call)]
-    cells += [new_code_cell("section.findings(records)")]
+    cells += [new_markdown_cell("### Findings"), new_code_cell("section.findings(records)")]
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})

@@ -97,6 +97,8 @@ class RunCache:
         meta_path, record_path = folder / "meta.json", folder / "record.json"
         if not meta_path.exists():
             if folder.exists():  # a record without its meta: a run interrupted while saving
+                warnings.warn(f"cache entry {key[:12]} is incomplete (interrupted while saving); "
+                              "the run will be trained again", stacklevel=2)
                 shutil.rmtree(folder, ignore_errors=True)
             return None
         try:

@@ -126,8 +126,9 @@ def why_changed(old: dict | None, new: dict) -> str:
     return "; ".join(reasons) or "previous build did not finish"
 
 
-def reuse(plan: StudyPlan, out_dir: Path, state: dict) -> Outcome | None:
-    """The previous outcome of an unchanged study, if it finished and nothing it shows changed."""
+def reuse(plan: StudyPlan, out_dir: Path, state: dict, cache_dir: Path) -> Outcome | None:
+    """The previous outcome of an unchanged study, if it finished, nothing it shows changed, and
+    its runs are still in the cache (a cleared cache means train again)."""
     state_path = out_dir / f"{plan.name}.study.json"
     results, notebook = out_dir / f"{plan.name}.results.json", out_dir / f"{plan.name}.ipynb"
     try:
@@ -136,6 +137,8 @@ def reuse(plan: StudyPlan, out_dir: Path, state: dict) -> Outcome | None:
             return None
         records = json.loads(results.read_text())
     except (OSError, ValueError):
+        return None
+    if not all((Path(cache_dir) / "runs" / str(r.get("key")) / "meta.json").exists() for r in records):
         return None
     for r in records:
         r["cached"] = True
@@ -157,7 +160,9 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
         old_state = json.loads(state_path.read_text())
     except (OSError, ValueError):
         old_state = None
-    for stale in (results, events, state_path, out_dir / f"{plan.name}.kernel.log"):
+    # The old state stays until this execution ends: it explains the next build's re-run even if
+    # this one is interrupted; without results.json it can no longer mark the study reusable.
+    for stale in (results, events, out_dir / f"{plan.name}.kernel.log"):
         stale.unlink(missing_ok=True)
     outcome = Outcome(plan.name, notebook=notebook)
     start = time.perf_counter()
@@ -191,6 +196,8 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
             tmp = state_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(state))
             os.replace(tmp, state_path)
+        else:
+            state_path.unlink(missing_ok=True)
     return outcome
 
 
@@ -236,7 +243,7 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
     states = {p.name: study_state(p, notebooks) for p in plans} if cache_dir else {}
     reused = {}
     for plan in plans:
-        old = None if forced(plan.name) or not cache_dir else reuse(plan, out_dir, states[plan.name])
+        old = None if forced(plan.name) or not cache_dir else reuse(plan, out_dir, states[plan.name], cache_dir)
         if old is not None:
             reused[plan.name] = old
             on_study(old)

@@ -186,6 +186,19 @@ def _trend(ok: list[dict]) -> tuple[str | None, str]:
     return "mixed", f"{what} shows no simple monotonic trend."
 
 
+def _edge(ok: list[dict]) -> tuple[str, object, str] | None:
+    """(key, value, "largest" | "smallest") when the best run sits at an end of a numeric axis."""
+    axes = [r.get("axis") or {} for r in ok]
+    if len(ok) < 3 or any(len(a) != 1 for a in axes) or len({next(iter(a)) for a in axes}) != 1:
+        return None
+    key = next(iter(axes[0]))
+    xs = [a[key] for a in axes]
+    if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in xs):
+        return None
+    x = best(ok)["axis"][key]
+    return (key, x, "largest") if x == max(xs) else (key, x, "smallest") if x == min(xs) else None
+
+
 def _headline(ok: list[dict]) -> tuple[str, bool]:
     """Sentence naming the best run; True when the runner-up is within noise."""
     ranked = _ranked(ok)
@@ -201,13 +214,31 @@ def _headline(ok: list[dict]) -> tuple[str, bool]:
             f"(validation {_acc(_m(b, 'val_accuracy'))}, test {_acc(_m(b, 'test_accuracy'))})."), False
 
 
-def _findings_one(records: list[dict]) -> str:
+def ref(*labels: str) -> str:
+    """A reference to the first of ``labels`` that the report has, as the report resolves it:
+    "Figure 4" linked to the figure (see report.number). Labels: ``fig:<study>:<name>`` for the
+    figures of helpers.section (curves, splits, confusion, diagnostics, versus-<x>, bars-<y>,
+    grid-<i>), ``tab:<study>:results`` / ``tab:<study>:grid``, ``tab:summary`` and the like."""
+    return "{{ref:" + "|".join(labels) + "}}"
+
+
+def see(*labels: str) -> str:
+    """" (see Figure 4)" for the first of ``labels`` the report has; nothing when it has none."""
+    return "{{see:" + "|".join(labels) + "}}"
+
+
+def _findings_one(records: list[dict], links: bool = False) -> str:
     ok = _ok(records)
     failed = len(records) - len(ok)
     if not ok:
         return f"No run finished successfully ({failed} of {len(records)} failed), so there are no findings."
+    study = records[0].get("study", "")
+
+    def link(*names: str) -> str:
+        return see(*(f"fig:{study}:{n}" for n in names)) if links else ""
     b = best(ok)
-    parts = [_headline(ok)[0]]
+    parts = [f"{ref(f'tab:{study}:results')} lists every configuration." if links else "",
+             _headline(ok)[0]]
     base = next((r for r in ok if r.get("baseline")), None)
     if base is not None and base is not b:
         dv = _m(b, "val_accuracy") - _m(base, "val_accuracy")
@@ -223,15 +254,16 @@ def _findings_one(records: list[dict]) -> str:
     gap = _gap(worst)
     verdict = ("Overfitting is clear" if gap >= GAP_CLEAR else "Overfitting is mild" if gap >= GAP_MILD
                else "No configuration overfits noticeably")
-    parts.append(f"{verdict}: the largest train–validation gap is {_pp(gap)} percentage points "
-                 f"(**{worst['label']}**).")
+    parts.append(f"{verdict}{link('splits', 'curves')}: the largest train–validation gap is {_pp(gap)} "
+                 f"percentage points (**{worst['label']}**).")
     if "params" in b.get("metrics", {}) and len(ok) > 1:
         close = [r for r in ok if _m(r, "val_accuracy") >= _m(b, "val_accuracy") - NOISE]
         cheap = min(close, key=lambda r: (_m(r, "params", 0), _m(r, "seconds", 0)))
         cost = lambda r: f"{_params(_m(r, 'params'))} parameters and {_m(r, 'seconds', 0):.1f} s"  # noqa: E731
-        parts.append(f"It is also the cheapest configuration within 1 point of the best ({cost(b)} of training)."
-                     if cheap is b else
-                     f"For less cost, **{cheap['label']}** stays within 1 point (validation "
+        where = link("versus-seconds", "versus-params")
+        parts.append(f"It is also the cheapest configuration within 1 point of the best{where} ({cost(b)} of "
+                     "training)." if cheap is b else
+                     f"For less cost{where}, **{cheap['label']}** stays within 1 point (validation "
                      f"{_acc(_m(cheap, 'val_accuracy'))}) with {cost(cheap)} of training, versus {cost(b)} "
                      f"for **{b['label']}**.")
     if failed:
@@ -242,9 +274,10 @@ def _findings_one(records: list[dict]) -> str:
     return " ".join(p for p in parts if p)
 
 
-def findings(records: Iterable[dict]) -> str:
-    """Markdown paragraph(s), one per study: best, baseline delta, trend, overfitting, cost."""
-    return _each_study(_findings_one, records, "*{}*: ")
+def findings(records: Iterable[dict], links: bool = False) -> str:
+    """Markdown paragraph(s), one per study: best, baseline delta, trend, overfitting, cost.
+    ``links``: refer to the study's table and figures (``{{ref:...}}`` tokens the report resolves)."""
+    return _each_study(lambda rs: _findings_one(rs, links), records, "*{}*: ")
 
 
 # ---------------------------------------------------------------- whole report
@@ -308,7 +341,7 @@ def conclusions(records: Iterable[dict]) -> str:
     records = list(records)
     if not records:
         return "- No runs to report."
-    bullets, close_calls, plateaus = [], 0, []
+    bullets, close_calls, plateaus, edges = [], 0, [], []
     for study, rs in _by_study(records).items():
         ok = _ok(rs)
         if not ok:
@@ -318,6 +351,8 @@ def conclusions(records: Iterable[dict]) -> str:
         close_calls += tied
         shape, trend = _trend(ok)
         plateaus += [study] if shape in ("plateau", "flat") else []
+        edge = _edge(ok)
+        edges += [(study, *edge)] if edge and shape in ("rises", "falls") else []
         bullets.append(f"- **{study}**: {headline} {trend}".rstrip())
     ok = _ok(records)
     future = []
@@ -336,6 +371,10 @@ def conclusions(records: Iterable[dict]) -> str:
         if _gap(worst) >= GAP_CLEAR:
             future.append(f"- The largest train–validation gap is {_pp(_gap(worst))} percentage points "
                           f"(**{worst['label']}**): try more regularization (dropout, L2, early stopping) or more data.")
+    for study, key, value, side in edges:
+        future.append(f"- In the *{study}* study the best `{key}` is the {side} value tried ({_compact(value)}) "
+                      f"and accuracy keeps improving towards that end: extend the "
+                      f"range {'above' if side == 'largest' else 'below'} {_compact(value)}.")
     pairs = [(r.get("study"), r.get("label")) for r in records]
     if len(pairs) == len(set(pairs)):
         close = f"; {close_calls} {'study has' if close_calls == 1 else 'studies have'} a best and runner-up within " \
@@ -346,3 +385,143 @@ def conclusions(records: Iterable[dict]) -> str:
     if failed:
         future.append(f"- {failed} run{'s' if failed > 1 else ''} failed: check the error messages and rerun.")
     return "\n".join(bullets + (["", "**Future work**", ""] + future if future else []))
+
+
+# ---------------------------------------------------------------- discussion (across studies)
+def _rank_corr(xs: list[float], ys: list[float]) -> float:
+    """Spearman's rank correlation (NaN when either side is constant)."""
+    a, b = pd.Series(xs).rank(), pd.Series(ys).rank()
+    return float(a.corr(b)) if a.nunique() > 1 and b.nunique() > 1 else float("nan")
+
+
+REGULARIZERS = {"model.dropout", "model.dropout_kind", "model.l1", "model.l2", "model.batch_norm",
+                "model.conv_dropout"}
+
+
+def _num(v: float) -> str:
+    return f"{v:.2f}".replace("-", "−")
+
+
+def _varied(records: list[dict]) -> set[str]:
+    flats = [_flatten(r.get("config", {})) for r in records]
+    keys = {k for f in flats for k in f}
+    return {k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1}
+
+
+def _regularized(rec: dict) -> bool:
+    m = rec.get("config", {}).get("model", {})
+    return bool(m.get("dropout") or m.get("l1") or m.get("l2") or m.get("batch_norm") or m.get("conv_dropout"))
+
+
+def _what_mattered(groups: dict[str, list[dict]], links: bool) -> str:
+    spreads = sorted(((_m(rs[0], "val_accuracy") - _m(rs[-1], "val_accuracy"), study, rs[0], rs[-1])
+                      for study, rs in groups.items() if len(rs) > 1), key=lambda t: -t[0])
+    if not spreads:
+        return ""
+    table = f" ({ref('tab:summary')} gives each study's best configuration)" if links else ""
+    order = ", ".join(f"*{study}* ({_pp(d)})" for d, study, *_ in spreads)
+    parts = [f"Ranked by how far validation accuracy moves between a study's best and worst configuration, "
+             f"in percentage points, the factors order as {order}{table}."]
+    d, study, hi, lo = spreads[0]
+    parts.append(f"The *{study}* study shows the largest effect: from **{lo['label']}** to **{hi['label']}** validation "
+                 f"accuracy changes by {_pp(d)} points{see(f'tab:{study}:results') if links else ''}.")
+    if len(spreads) > 1 and spreads[-1][0] >= NOISE:
+        parts.append(f"The *{spreads[-1][1]}* study matters least ({_pp(spreads[-1][0])} points).")
+    quiet = [study for d, study, *_ in spreads if d < NOISE]
+    if quiet and len(quiet) == len(spreads):
+        parts.append("No factor moves validation accuracy by more than 1 point, which is within the run-to-run "
+                     "noise of a single seed: at this data size and training length none measurably matters.")
+    elif quiet:
+        parts.append(f"In {'the ' + quiet[0] if len(quiet) == 1 else ', '.join(quiet[:-1]) + ' and ' + quiet[-1]} "
+                     f"{'study' if len(quiet) == 1 else 'studies'} every configuration lies within 1 point of the "
+                     f"others, within single-seed noise: {'that factor' if len(quiet) == 1 else 'those factors'} "
+                     "did not measurably matter here.")
+    return " ".join(parts)
+
+
+def _overfitting(ok: list[dict], links: bool) -> str:
+    gaps = [_gap(r) for r in ok]
+    worst = max(ok, key=_gap)
+    median = float(pd.Series(gaps).median())
+    parts = [f"Across all {len(ok)} successful runs the train–validation gap ranges from "
+             f"{'−' if min(gaps) < 0 else ''}{_pp(min(gaps))} to {_pp(max(gaps))} percentage points "
+             f"(median {'−' if median < 0 else ''}{_pp(median)}); the largest is **{worst['label']}** in the "
+             f"*{worst.get('study')}* study"
+             + (see(f"fig:{worst.get('study')}:splits", f"fig:{worst.get('study')}:curves") if links else "") + "."]
+    if max(gaps) < GAP_MILD:
+        parts.append("No run overfits noticeably: the training is too short, or the models too small, for "
+                     "the training accuracy to pull away from the validation accuracy.")
+    params = [_m(r, "params") for r in ok]
+    rho = _rank_corr(params, gaps)
+    if len(ok) >= 5 and rho == rho:
+        parts.append(("Larger models overfit more" if rho >= 0.5 else "Smaller models show the larger gaps"
+                      if rho <= -0.5 else "The gap is not driven by model size")
+                     + f" (rank correlation between parameter count and gap: {_num(rho)}).")
+    # Only studies whose configurations differ in regularization alone compare like with like.
+    studies = {study for study, rs in _by_study(ok).items()
+               if any(_regularized(r) for r in rs) and any(not _regularized(r) for r in rs)
+               and (rs[0].get("kind") == "regularization" or _varied(rs) <= REGULARIZERS)}
+    reg = [_gap(r) for r in ok if _regularized(r) and r.get("study") in studies]
+    plain = [_gap(r) for r in ok if not _regularized(r) and r.get("study") in studies]
+    if reg and plain:
+        mr, mp = float(pd.Series(reg).median()), float(pd.Series(plain).median())
+        parts.append(f"Regularized configurations have a median gap of {'−' if mr < 0 else ''}{_pp(mr)} points "
+                     f"against {'−' if mp < 0 else ''}{_pp(mp)} for the unregularized ones in the same studies"
+                     + (": regularization narrows the gap." if mr < mp - 0.005 else
+                        ": at this training length regularization makes little difference to it."))
+    return " ".join(parts)
+
+
+def _cost(ok: list[dict], links: bool) -> str:
+    if not all("seconds" in r.get("metrics", {}) and "params" in r.get("metrics", {}) for r in ok):
+        return ""
+    b = best(ok)
+    close = [r for r in ok if _m(r, "val_accuracy") >= _m(b, "val_accuracy") - NOISE]
+    cheap = min(close, key=lambda r: (_m(r, "seconds"), _m(r, "params"), r is not b))
+    what = lambda r: (f"**{r['label']}** (*{r.get('study')}*, {_params(_m(r, 'params'))} parameters, "  # noqa: E731
+                      f"{_m(r, 'seconds'):.1f} s)")
+    parts = [f"The best configuration overall is {what(b)}."]
+    if cheap is not b and _m(b, "seconds") >= 1.1 * _m(cheap, "seconds"):
+        parts.append(f"The fastest to train within 1 point of it is {what(cheap)}: "
+                     f"{_m(b, 'seconds') / max(_m(cheap, 'seconds'), 1e-9):.1f} times faster for "
+                     f"{_pp(_m(b, 'val_accuracy') - _m(cheap, 'val_accuracy'))} points of validation accuracy.")
+    else:
+        parts.append("No configuration within 1 point of it trains noticeably faster.")
+    rho = _rank_corr([_m(r, "seconds") for r in ok], [_m(r, "val_accuracy") for r in ok])
+    if len(ok) >= 5 and rho == rho:
+        parts.append("Longer training buys accuracy" if rho >= 0.5 else "Training time and accuracy are unrelated"
+                     if abs(rho) < 0.5 else "The slower configurations are the less accurate ones")
+        parts[-1] += f" across the runs (rank correlation {_num(rho)})."
+    ratios = sorted(((max(_m(r, "seconds") for r in rs) / max(min(_m(r, "seconds") for r in rs), 1e-9), study)
+                     for study, rs in _by_study(ok).items() if len(rs) > 1), reverse=True)
+    if ratios and ratios[0][0] >= 1.5:
+        ratio, study = ratios[0]
+        parts.append(f"Time varies most in the *{study}* study: the slowest configuration takes {ratio:.1f} times "
+                     f"as long as the fastest"
+                     + (see(f"fig:{study}:versus-seconds", f"tab:{study}:results") if links else "") + ".")
+    return " ".join(parts)
+
+
+def discussion(records: Iterable[dict], links: bool = False) -> str:
+    """Markdown paragraphs across studies: which factors mattered most and least, the overfitting
+    pattern, and cost against accuracy. ``links``: refer to tables and figures (see ``ref``)."""
+    records = list(records)
+    ok = _ok(records)
+    if not ok:
+        return "No run finished successfully, so there is nothing to discuss."
+    chance = _chance(ok)
+    b = best(ok)
+    floor = chance + (_m(b, "val_accuracy") - chance) / 2
+    sensible = [r for r in ok if _m(r, "val_accuracy") >= floor]
+    groups = {study: _ranked(rs) for study, rs in _by_study(sensible).items()}
+    stuck = [r for r in ok if _m(r, "val_accuracy") < floor]
+    paragraphs = [_what_mattered(groups, links)]
+    if stuck:
+        names = ", ".join(f"**{r['label']}** (*{r.get('study')}*)" for r in stuck)
+        paragraphs[-1] += (f" Left out of this ranking, as configurations that failed to train (validation "
+                           f"accuracy below {_acc(floor)}, halfway between chance, {_acc(chance)}, and the best): "
+                           f"{names}. Such a failure says more about its settings than about the factor.")
+    paragraphs += [_overfitting(ok, links), _cost(ok, links),
+                   "Each configuration was trained once, with one seed: differences below about 1 point are within "
+                   "the run-to-run noise and are not claimed as effects anywhere in this report."]
+    return "\n\n".join(p.strip() for p in paragraphs if p.strip())

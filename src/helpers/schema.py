@@ -109,6 +109,10 @@ class Report(Strict):
     author: str = ""
     course: str = ""
     date: Optional[dt.date | str] = None
+    # Optional prose in Markdown (raw HTML is shown as text): the report's Introduction and the
+    # user's part of its Discussion.
+    introduction: str = ""
+    discussion: str = ""
     dataset: str
     profile: Literal["smoke", "quick", "full"] = "quick"
     seed: NonNegativeInt = 42
@@ -135,6 +139,7 @@ class Study(Strict):
     kind: str
     title: str = ""
     question: str = ""
+    introduction: str = ""             # Markdown shown at the top of the study's section
     baseline: Optional[str] = None     # label of the reference configuration (default: the first)
     model: ModelPatch = ModelPatch()
     training: TrainingPatch = TrainingPatch()

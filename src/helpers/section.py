@@ -1,20 +1,34 @@
 """What a study notebook calls: train its runs, then show them. Each function returns an object
-Jupyter displays (Markdown, HTML or a PNG image), so notebook cells stay one line each."""
+Jupyter displays (Markdown or HTML), so notebook cells stay one line each.
+
+Figures and tables carry a label and a caption but no number: ``<figure class="sb-figure"
+data-label="fig:<study>:<name>">`` and ``<div class="sb-table" data-label="tab:<study>:<name>">``.
+The report numbers them across the whole report while stitching (``report.number``) and turns
+references in the text (``{{ref:fig:depth:curves}}``, see ``narrate``) into links.
+"""
 from __future__ import annotations
 
 import base64
 import html
 import io
+import re
+import struct
 
 from IPython.display import HTML, Image, Markdown
 
-from helpers import metrics, narrate, plots, training
+from helpers import metrics, narrate, plots
+
+# Words for a swept key in captions: "by number of hidden layers".
+AXIS_WORDS = {"layers": "number of hidden layers", "units": "units per hidden layer", "loss": "loss function",
+              "activation": "activation function", "batch_size": "batch size", "learning_rate": "learning rate"}
+CSS_DPI = 96  # a CSS pixel is 1/96 inch: figures are shown at the physical size they were drawn at
 
 
 def train(study: str, runs: list[dict] | None = None, *, params_file: str | None = None,
           profile: str = "smoke", results_path: str | None = None, events_path: str | None = None,
           threads: int | None = None, cache_dir: str | None = None, force: bool = False) -> list[dict]:
     """Train the study's runs (all runs go through training.run_all) and save their records."""
+    from helpers import training  # TensorFlow: only where something trains, not where a report is drawn
     if not runs:  # opened by hand in Jupyter: take the study from the parameter files
         from helpers import config
         plan = config.load(params_file or config.PARAMS / "report.yaml", profile=profile, studies=[study])
@@ -25,21 +39,73 @@ def train(study: str, runs: list[dict] | None = None, *, params_file: str | None
     return records
 
 
-def image(fig) -> Image:
-    """A figure as an embedded PNG: no backend state, and the report file carries the pixels."""
+# ---------------------------------------------------------------- figure and table markup
+def _study(records: list[dict]) -> str:
+    return records[0].get("study", "study") if records else "study"
+
+
+def by(records: list[dict]) -> str:
+    """What a study's figures are broken down by, in words: 'by number of hidden layers'."""
+    keys = list(dict.fromkeys(k for r in records for k in (r.get("axis") or {})))
+    if keys:
+        return "by " + " × ".join(AXIS_WORDS.get(k, k.replace("_", " ")) for k in keys)
+    labels = [str(r.get("label", "")) for r in records]
+    shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
+    return f"for each configuration ({shown})" if labels else "for each configuration"
+
+
+def _png(fig) -> tuple[bytes, int]:
+    """PNG bytes and the CSS width (px) that shows them at the size the figure was drawn."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return Image(data=buf.getvalue(), format="png")
+    fig.savefig(buf, format="png", dpi=plots.DPI)
+    data = buf.getvalue()
+    width = struct.unpack(">I", data[16:20])[0]  # the IHDR chunk: width, then height
+    return data, round(width * CSS_DPI / plots.DPI)
 
 
+def figure_html(fig, label: str, caption: str) -> str:
+    """A figure as an embedded PNG with its caption (HTML; the caption is HTML too)."""
+    data, width = _png(fig)
+    alt = html.escape(html.unescape(_strip_tags(caption)), quote=True)
+    return (f'<figure class="sb-figure" data-label="{html.escape(label, quote=True)}">'
+            f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}" width="{width}" alt="{alt}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def table_html(table: str, label: str, caption: str) -> str:
+    """An HTML <table> (as pandas writes it) with a caption, in a labelled wrapper."""
+    start = table.index("<table")
+    end = table.index(">", start) + 1
+    return (f'<div class="sb-table" data-label="{html.escape(label, quote=True)}">'
+            f"{table[:end]}<caption>{caption}</caption>{table[end:]}</div>")
+
+
+def _strip_tags(text: str) -> str:
+    return re.sub(r"<[^>]+>", "", text)
+
+
+def image(fig) -> Image:
+    """A figure as an embedded PNG without a caption (for use by hand in Jupyter)."""
+    return Image(data=_png(fig)[0], format="png")
+
+
+def figure(records: list[dict], fig, name: str, caption: str) -> HTML:
+    return HTML(figure_html(fig, f"fig:{_study(records)}:{name}", caption))
+
+
+# ---------------------------------------------------------------- what the notebooks show
 def design(records: list[dict]) -> Markdown:
     return Markdown(narrate.design(records))
 
 
 def table(records: list[dict]) -> HTML:
-    study = records[0]["study"] if records else "study"
-    return HTML(metrics.table(records).to_html(table_id=f"results-{study}", classes="results",
-                                               na_rep="—", escape=True))
+    study = _study(records)
+    body = metrics.table(records).to_html(table_id=f"results-{study}", classes="results", na_rep="—",
+                                          escape=True)
+    caption = (f"Results {html.escape(by(records))}: accuracy and loss of the restored (best-epoch) model "
+               "on each split; the best configuration is chosen by validation accuracy; gap = train − "
+               "validation accuracy; time = training wall time.")
+    return HTML(table_html(body, f"tab:{study}:results", caption))
 
 
 def failures(records: list[dict]) -> HTML:
@@ -53,24 +119,35 @@ def failures(records: list[dict]) -> HTML:
                 f"<ul>{items}</ul></div>")
 
 
-def curves(records: list[dict]) -> Image:
-    return image(plots.learning_curves(records))
+def curves(records: list[dict]) -> HTML:
+    return figure(records, plots.learning_curves(records), "curves",
+                  f"Accuracy and loss per epoch {html.escape(by(records))} (training dashed, validation "
+                  "solid; one colour per configuration).")
 
 
-def versus(records: list[dict], x: str, *, logx: bool = False, xlabel: str | None = None) -> Image:
-    return image(plots.versus(metrics.frame(records), x=x, logx=logx, xlabel=xlabel))
+def versus(records: list[dict], x: str, *, logx: bool = False, xlabel: str | None = None) -> HTML:
+    what = xlabel or x.replace("_", " ")
+    return figure(records, plots.versus(metrics.frame(records), x=x, logx=logx, xlabel=xlabel), f"versus-{x}",
+                  f"Test accuracy against {html.escape(what)} {html.escape(by(records))}; each point is one "
+                  "configuration, the star marks the baseline.")
 
 
-def bars(records: list[dict], y: str = "test_accuracy") -> Image:
-    return image(plots.bars(metrics.frame(records), y=y))
+def bars(records: list[dict], y: str = "test_accuracy") -> HTML:
+    return figure(records, plots.bars(metrics.frame(records), y=y), f"bars-{y}",
+                  f"{html.escape(y.replace('val_', 'validation ').replace('_', ' ').capitalize())} "
+                  f"{html.escape(by(records))}.")
 
 
-def splits(records: list[dict]) -> Image:
-    return image(plots.accuracy_splits(metrics.frame(records)))
+def splits(records: list[dict]) -> HTML:
+    return figure(records, plots.accuracy_splits(metrics.frame(records)), "splits",
+                  f"Train, validation and test accuracy {html.escape(by(records))}; the printed gap is "
+                  "train − validation accuracy in percentage points (a large gap means overfitting).")
 
 
-def confusion(records: list[dict]) -> Image:
-    return image(plots.confusion_matrices(records))
+def confusion(records: list[dict]) -> HTML:
+    return figure(records, plots.confusion_matrices(records), "confusion",
+                  f"Test-set confusion matrices {html.escape(by(records))}; each row is normalised to its "
+                  "true class (cells: % of the true class), so the diagonal is per-class recall.")
 
 
 def diagnostics(records: list[dict]) -> HTML:
@@ -79,8 +156,9 @@ def diagnostics(records: list[dict]) -> HTML:
     best = narrate.best(records)
     if not best or not best.get("curves"):
         return HTML("")
-    return HTML("<h4>Best configuration: ROC, precision–recall and calibration</h4>"
-                + _img(plots.binary_diagnostics(best)))
+    return figure(records, plots.binary_diagnostics(best), "diagnostics",
+                  "ROC, precision–recall and calibration curves of the best configuration, "
+                  f"<b>{html.escape(best['label'])}</b> (chosen by validation accuracy), on the test set.")
 
 
 def grid(records: list[dict]) -> HTML:
@@ -89,21 +167,22 @@ def grid(records: list[dict]) -> HTML:
     frame = metrics.frame(records)
     if len(axes) < 2 or frame.empty or "val_accuracy" not in frame:
         return HTML("")
+    study = _study(records)
     ok = frame[frame["status"] == "ok"]
     pivot = ok.pivot_table(index=axes[0], columns=axes[1:], values="val_accuracy", aggfunc="mean").round(4)
-    parts = ["<h4>Validation accuracy by axis</h4>", pivot.to_html(classes="results pivot", na_rep="—")]
+    parts = [table_html(pivot.to_html(classes="results pivot", na_rep="—"), f"tab:{study}:grid",
+                        f"Validation accuracy by axis: rows {html.escape(axes[0])}, columns "
+                        f"{html.escape(', '.join(axes[1:]))}.")]
     slices = [(None, ok)] if len(axes) == 2 else list(ok.groupby(axes[2:]))
-    for key, part in slices:
+    for i, (key, part) in enumerate(slices, start=1):
         title = None if key is None else ", ".join(f"{a} {v}" for a, v in zip(axes[2:], key if isinstance(key, tuple) else (key,)))
-        parts.append(_img(plots.heatmap(part, x=axes[1], y=axes[0], title=title and f"Validation accuracy ({title})")))
+        fig = plots.heatmap(part, x=axes[1], y=axes[0], title=title and f"Validation accuracy ({title})")
+        parts.append(figure_html(fig, f"fig:{study}:grid-{i}",
+                                 f"Validation accuracy by {html.escape(axes[1])} and {html.escape(axes[0])}"
+                                 + (f" at {html.escape(title)}." if title else ".")))
     return HTML("".join(parts))
 
 
-def _img(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" alt="figure">'
-
-
 def findings(records: list[dict]) -> Markdown:
-    return Markdown("**Findings.** " + narrate.findings(records))
+    """The study's findings in words, with references to its table and figures."""
+    return Markdown(narrate.findings(records, links=True))

@@ -1,0 +1,309 @@
+"""The report's own logic on small inputs: figure and table numbering, cross-references, the
+user's Markdown (escaped), the stitched layout and the --pdf check. Fast: nothing trains."""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+from bs4 import BeautifulSoup  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from helpers import config, narrate, report, section  # noqa: E402
+from helpers.execute import Outcome  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fig_marker(label: str, caption: str = "A figure.") -> str:
+    return (f'<figure class="sb-figure" data-label="{label}"><img src="data:image/png;base64,AAAA">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def tab_marker(label: str, table_id: str = "t", caption: str = "A table.") -> str:
+    return section.table_html(f'<table id="{table_id}"><tr><td>1</td></tr></table>', label, caption)
+
+
+# ---------------------------------------------------------------- numbering
+def test_figures_and_tables_are_numbered_in_document_order_across_the_report():
+    body = "".join([fig_marker("fig:a:curves"), tab_marker("tab:a:results", "results-a"),
+                    fig_marker("fig:a:splits"), "<p>next study</p>", tab_marker("tab:b:results", "results-b"),
+                    fig_marker("fig:b:curves", "Curves of <b>b</b>.")])
+    soup = BeautifulSoup(report.number(body), "html.parser")
+    figures = soup.select("figure.sb-figure")
+    assert [f["id"] for f in figures] == ["fig-1", "fig-2", "fig-3"]
+    assert [f.figcaption.get_text() for f in figures] == ["Figure 1. A figure.", "Figure 2. A figure.",
+                                                          "Figure 3. Curves of b."]
+    tables = soup.select("div.sb-table")
+    assert [t["id"] for t in tables] == ["tab-1", "tab-2"]
+    # the table keeps its own id; its caption carries the number
+    assert [t.table["id"] for t in tables] == ["results-a", "results-b"]
+    assert [t.caption.get_text() for t in tables] == ["Table 1. A table.", "Table 2. A table."]
+
+
+def test_references_become_links_to_the_numbered_element():
+    body = (fig_marker("fig:a:curves") + tab_marker("tab:a:results")
+            + "<p>{{ref:tab:a:results}} lists it; mild{{see:fig:a:splits|fig:a:curves}}.</p>")
+    soup = BeautifulSoup(report.number(body), "html.parser")
+    links = soup.select("p a.xref")
+    assert [(a["href"], a.get_text()) for a in links] == [("#tab-1", "Table 1"), ("#fig-1", "Figure 1")]
+    assert soup.p.get_text() == "Table 1 lists it; mild (see Figure 1)."
+    for a in links:
+        assert soup.find(id=a["href"][1:]) is not None
+
+
+def test_a_reference_to_nothing_leaves_no_link():
+    out = report.number("<p>Overfitting is mild{{see:fig:x:splits}}: {{ref:fig:x:curves}}.</p>")
+    soup = BeautifulSoup(out, "html.parser")
+    assert soup.find("a") is None and "{{" not in out
+    assert soup.p.get_text() == "Overfitting is mild: (not shown)."
+
+
+def test_references_resolve_after_the_figure_they_point_back_to():
+    # a reference may come before its figure (the abstract, a contents entry): still Figure 2
+    body = "<p>{{ref:fig:b:curves}}</p>" + fig_marker("fig:a:curves") + fig_marker("fig:b:curves")
+    soup = BeautifulSoup(report.number(body), "html.parser")
+    assert soup.p.a["href"] == "#fig-2" and soup.p.a.get_text() == "Figure 2"
+
+
+def test_duplicate_labels_are_numbered_apart_and_referenced_to_the_first():
+    body = fig_marker("fig:a:x") + fig_marker("fig:a:x") + "<p>{{ref:fig:a:x}}</p>"
+    soup = BeautifulSoup(report.number(body), "html.parser")
+    assert [f["id"] for f in soup.select("figure")] == ["fig-1", "fig-2"]
+    assert soup.p.a["href"] == "#fig-1"
+
+
+def test_numbering_leaves_other_html_alone():
+    body = '<div class="cover"><h1>T</h1></div><table id="x"><caption>c</caption></table>'
+    assert report.number(body) == body
+
+
+def test_section_figure_and_table_markup():
+    fig = Figure(figsize=(6.9, 3))
+    fig.add_subplot().plot([1, 2], [3, 4])
+    html = section.figure_html(fig, "fig:depth:curves", "Accuracy by <b>depth</b>.")
+    soup = BeautifulSoup(html, "html.parser")
+    img = soup.figure.img
+    assert soup.figure["data-label"] == "fig:depth:curves"
+    assert img["src"].startswith("data:image/png;base64,") and img["alt"] == "Accuracy by depth."
+    # shown at the size it was drawn: PNG pixels at 150 dpi, 96 CSS px per inch
+    import base64
+    import struct
+    png = base64.b64decode(img["src"].split(",", 1)[1])
+    assert int(img["width"]) == round(struct.unpack(">I", png[16:20])[0] * 96 / 150)
+    assert soup.figure.figcaption.b.get_text() == "depth"
+    tab = BeautifulSoup(section.table_html('<table border="1" id="results-depth"><tr><td>1</td></tr></table>',
+                                           "tab:depth:results", "Results."), "html.parser")
+    assert tab.div["data-label"] == "tab:depth:results"
+    assert tab.table["id"] == "results-depth" and tab.table.contents[0].name == "caption"
+
+
+def test_findings_refer_to_the_study_table_and_figures():
+    recs = [{"study": "depth", "label": f"{n} layers", "axis": {"layers": n}, "baseline": n == 1,
+             "status": "ok", "metrics": {"val_accuracy": 0.8 + n / 100, "test_accuracy": 0.8, "train_accuracy": 0.9,
+                                         "gap": 0.1 - n / 100, "params": 1000 * n, "seconds": n}}
+            for n in (1, 2, 3)]
+    text = narrate.findings(recs, links=True)
+    assert text.startswith("{{ref:tab:depth:results}} lists every configuration.")
+    assert "{{see:fig:depth:splits|fig:depth:curves}}" in text
+    assert "{{" not in narrate.findings(recs)  # without links: plain text, as before
+
+
+# ---------------------------------------------------------------- the user's Markdown
+def test_prose_renders_markdown_and_escapes_html():
+    out = report.prose("Some **bold** and <script>window.__pwned = 1</script> <img src=x onerror=alert(1)>")
+    soup = BeautifulSoup(out, "html.parser")
+    assert soup.find("strong").get_text() == "bold"
+    assert soup.find("script") is None and soup.find("img") is None
+    assert "<script>window.__pwned = 1</script>" in soup.get_text()
+    assert "&lt;script&gt;" in out
+
+
+@pytest.mark.parametrize("text, forbidden", [
+    ("[x](javascript:alert(1))", "javascript:"),
+    ("![remote](http://example.com/a.png)", "<img"),
+    ("<iframe src='http://example.com'></iframe>", "<iframe"),
+    ('<a href="#nowhere">x</a>', "<a "),
+])
+def test_prose_fetches_nothing_and_runs_nothing(text, forbidden):
+    out = report.prose(text)
+    assert forbidden not in out
+    assert not BeautifulSoup(out, "html.parser").select('a[href^="#"]')
+
+
+def test_prose_headings_sit_below_the_report_sections_and_empty_prose_is_nothing():
+    soup = BeautifulSoup(report.prose("# Why\n\ntext"), "html.parser")
+    assert soup.find("h3").get_text() == "Why" and soup.find("h1") is None
+    assert report.prose("") == "" and report.prose("  \n") == ""
+
+
+# ---------------------------------------------------------------- the stitched report
+def fake_records(plan) -> list[Outcome]:
+    outcomes = []
+    for name, sp in plan.studies.items():
+        records = []
+        for i, spec in enumerate(sp.runs):
+            r = copy.deepcopy(spec)
+            acc = 0.8 + 0.01 * i
+            r.update(status="ok", class_names=["a", "b", "c"], confusion=[[5, 1, 0], [1, 5, 0], [0, 0, 6]],
+                     metrics={"train_accuracy": acc + 0.02, "val_accuracy": acc, "test_accuracy": acc - 0.01,
+                              "train_loss": 0.5, "val_loss": 0.6, "test_loss": 0.6, "f1_macro": acc, "auc_ovr": 0.9,
+                              "gap": 0.02, "params": 1000 + i, "epochs_run": 2, "best_epoch": 2, "seconds": 1.0 + i},
+                     history={"accuracy": [0.5, acc], "val_accuracy": [0.5, acc], "loss": [1, 0.5], "val_loss": [1, 0.6]})
+            records.append(r)
+        outcomes.append(Outcome(name, records=records))
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    params = tmp_path_factory.mktemp("params") / "prose.yaml"
+    params.write_text("title: Prose\ndataset: digits\n"
+                      "introduction: 'Why **depth**? <script>window.__pwned = 1</script>'\n"
+                      "discussion: My *own* view.\n"
+                      "studies:\n  depth: {layers: [1, 2], introduction: Depth is **layers**.}\n"
+                      "  optimizer: {}\n")
+    plan = config.load(params, profile="smoke")
+    html = report.render(report.combined(plan, fake_records(plan), "2024-01-01"))
+    return plan, html, BeautifulSoup(html, "html.parser")
+
+
+def test_sections_are_numbered_and_the_contents_link_to_them(rendered):
+    _, _, soup = rendered
+    entries = [(a.select_one(".secnum").get_text(), a["href"]) for a in soup.select("nav.contents a")]
+    assert entries == [("1", "#introduction"), ("2", "#methodology"), ("3", "#study-depth"),
+                       ("4", "#study-optimizer"), ("5", "#summary"), ("6", "#discussion"),
+                       ("7", "#conclusions"), ("", "#appendix")]
+    for _, href in entries:
+        assert soup.find(id=href[1:]) is not None, href
+    assert soup.find(id="study-depth").get_text(" ", strip=True).startswith("3 ")
+    assert soup.find(id="2.1-Data") is not None  # methodology's subsections follow its number
+
+
+def test_user_prose_is_placed_and_escaped(rendered):
+    _, html, soup = rendered
+    intro = soup.find(id="introduction").find_parent("div")
+    assert intro.find("strong").get_text() == "depth"
+    assert "<script>window.__pwned" in intro.get_text()
+    assert "__pwned" not in " ".join(s.get_text() for s in soup.find_all("script"))
+    study = soup.find(id="study-depth").find_parent("div")
+    assert study.find("strong").get_text() == "layers"
+    discussion = soup.find(id="discussion").find_parent("div", class_="jp-Cell")
+    texts = [d.get_text() for d in [discussion, *discussion.find_next_siblings("div")][:3]]
+    assert any("My own view." in t for t in texts)
+    assert "<em>own</em>" in html
+
+
+def test_tables_are_numbered_and_keep_their_ids(rendered):
+    _, _, soup = rendered
+    tables = soup.select("div.sb-table")
+    assert [t["id"] for t in tables] == [f"tab-{i}" for i in range(1, len(tables) + 1)]
+    ids = [t.table.get("id") for t in tables]
+    assert ids[-4:] == ["summary-table", "appendix-runs", "appendix-metrics", "versions"]
+    assert all(t.caption.get_text().startswith(f"Table {i}.") for i, t in enumerate(tables, start=1))
+    for a in soup.select('a[href^="#"]'):
+        assert soup.find(id=a["href"][1:]) is not None, a
+
+
+def test_study_buttons_and_the_parameters_appendix(rendered):
+    plan, html, soup = rendered
+    buttons = soup.select("button.sb-toggle")
+    assert [b["data-section"] for b in buttons] == ["study-depth", "study-optimizer"]
+    assert "document.addEventListener" in html and not soup.select("script[src]")
+    appendix = soup.find(id="appendix-parameters").find_parent("div")
+    yaml_text = " ".join(p.get_text() for p in appendix.select("pre.yaml"))
+    assert "layers: [1, 2]" in yaml_text and "optimizer:" in yaml_text and "base:" in yaml_text
+    assert "introduction" not in yaml_text
+
+
+def test_code_inputs_are_in_the_page_but_hidden_and_the_train_cell_is_left_out():
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    cells = [new_code_cell("section.table(records)"), new_code_cell("records = section.train(study)")]
+    cells[1].metadata["tags"] = ["remove-input"]
+    for i, c in enumerate(cells):
+        c.id = f"c{i}"
+    nb = new_notebook(cells=report._study_cells(new_notebook(cells=cells), 2, "study-x"))
+    html = report.render(nbformat.from_dict(nb))
+    soup = BeautifulSoup(html, "html.parser")
+    code = soup.select('[data-section="study-x"] .sb-code')
+    assert len(code) == 1 and "section.table(records)" in code[0].get_text()
+    assert "section.train(" not in html
+    css = " ".join(s.get_text() for s in soup.find_all("style"))
+    assert re.search(r"\.sb-code\s*\{\s*display:\s*none", css)
+
+
+# ---------------------------------------------------------------- --pdf
+def test_pdf_without_chromium_fails_before_building(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = subprocess.run([sys.executable, str(ROOT / "build_report.py"), "--profile", "smoke", "--studies",
+                           "depth", "--out", str(tmp_path / "out"), "--pdf"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PATH": str(empty)})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Chromium" in lines[0] and "--chromium" in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_find_chromium_takes_an_explicit_path(tmp_path):
+    fake = tmp_path / "my-chrome"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert report.find_chromium(str(fake)) == str(fake)
+    with pytest.raises(report.PdfError, match="--chromium"):
+        report.find_chromium(str(tmp_path / "missing"))
+
+
+# ---------------------------------------------------------------- discussion and future work
+def run(study, label, val, *, x=None, gap=0.02, params=1000, seconds=1.0, **model):
+    return {"study": study, "kind": study, "label": label, "axis": {study: x} if x is not None else {},
+            "status": "ok", "config": {"model": {"hidden": [8], **model}, "training": {}},
+            "class_names": list("abcdefghij"),
+            "metrics": {"val_accuracy": val, "test_accuracy": val - 0.01, "train_accuracy": val + gap, "gap": gap,
+                        "params": params, "seconds": seconds}}
+
+
+def test_discussion_ranks_factors_and_says_which_are_within_noise():
+    recs = [run("units", "8", 0.70, x=8, params=100, seconds=1), run("units", "64", 0.80, x=64, params=800, seconds=4),
+            run("units", "256", 0.85, x=256, gap=0.09, params=3000, seconds=9),
+            run("activation", "relu", 0.840), run("activation", "tanh", 0.836)]
+    text = narrate.discussion(recs)
+    assert "the factors order as *units* (15.0), *activation* (0.40)" in text
+    assert "The *units* study shows the largest effect: from **8** to **256**" in text
+    assert "In the activation study every configuration lies within 1 point" in text
+    assert "the largest is **256** in the *units* study" in text
+    assert "The fastest to train within 1 point of it is **relu**" in text
+    assert "{{" not in text
+    linked = narrate.discussion(recs, links=True)
+    assert "{{ref:tab:summary}}" in linked and "{{see:fig:units:splits|fig:units:curves}}" in linked
+
+
+def test_discussion_leaves_diverged_runs_out_of_the_ranking():
+    recs = [run("optimizer", "adam", 0.85), run("optimizer", "sgd 1.0", 0.10), run("optimizer", "rmsprop", 0.84),
+            run("depth", "1", 0.80), run("depth", "2", 0.84)]
+    text = narrate.discussion(recs)
+    assert "*depth* (4.0), *optimizer* (1.0)" in text
+    assert "failed to train" in text and "**sgd 1.0** (*optimizer*)" in text
+    assert isinstance(narrate.discussion([]), str)
+
+
+def test_discussion_compares_regularized_with_plain_runs_of_the_same_study():
+    recs = [run("regularization", "none", 0.84, gap=0.08), run("regularization", "dropout", 0.85, gap=0.02, dropout=0.3),
+            run("regularization", "l2", 0.85, gap=0.03, l2=0.001)]
+    assert "Regularized configurations have a median gap of 2.5 points against 8.0" in narrate.discussion(recs)
+
+
+def test_future_work_extends_a_range_whose_best_is_at_its_end():
+    recs = [run("units", str(u), v, x=u) for u, v in ((16, 0.80), (64, 0.83), (256, 0.86))]
+    assert "extend the range above 256" in narrate.conclusions(recs)
+    recs = [run("batch_size", str(b), v, x=b) for b, v in ((32, 0.86), (128, 0.83), (512, 0.80))]
+    assert "extend the range below 32" in narrate.conclusions(recs)
