@@ -74,7 +74,10 @@ def run_key(spec: dict, data_hash: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` all at once: a reader (or a crash) never sees half a file.
+    The temporary name carries the pid, so two builds writing the same entry do not collide."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
         f.write(text)
@@ -117,9 +120,9 @@ class RunCache:
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(record, allow_nan=False)
-        _write_atomic(folder / "record.json", text)
+        write_atomic(folder / "record.json", text)
         meta = {"key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "inputs": inputs}
-        _write_atomic(folder / "meta.json", json.dumps(meta, indent=1))  # last: marks the entry complete
+        write_atomic(folder / "meta.json", json.dumps(meta, indent=1))  # last: marks the entry complete
 
     def size(self) -> tuple[int, int]:
         """(entries, bytes) under the cache root."""

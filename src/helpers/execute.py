@@ -193,9 +193,8 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
         outcome.state_key = state["key"]
         outcome.why = "forced" if force else why_changed(old_state, state)
         if outcome.status == "ok":  # written last, only after success: the marker of a reusable study
-            tmp = state_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state))
-            os.replace(tmp, state_path)
+            from helpers.cache import write_atomic
+            write_atomic(state_path, json.dumps(state))
         else:
             state_path.unlink(missing_ok=True)
     return outcome

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from helpers import metrics, narrate
+from helpers import cache, metrics, narrate
 from helpers.config import Plan
 from helpers.execute import Outcome
 
@@ -381,12 +381,6 @@ def render(nb: nbformat.NotebookNode) -> str:
     return number(body)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def build(plan: Plan, outcomes: list[Outcome], html_path: Path, json_path: Path) -> None:
     """Write the report's JSON and HTML; each replaces the previous one only when complete."""
     rep = plan.report
@@ -404,8 +398,8 @@ def build(plan: Plan, outcomes: list[Outcome], html_path: Path, json_path: Path)
         "runs": [{k: v for k, v in r.items() if k != "traceback"} | {"seconds": (r.get("metrics") or {}).get("seconds")}
                  for o in outcomes for r in o.records],
     }
-    write_atomic(json_path, json.dumps(data, indent=1, allow_nan=False))
-    write_atomic(html_path, body)
+    cache.write_atomic(json_path, json.dumps(data, indent=1, allow_nan=False))
+    cache.write_atomic(html_path, body)
 
 
 # ---------------------------------------------------------------- PDF

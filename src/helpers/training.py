@@ -179,7 +179,5 @@ def run_all(specs: list[dict], *, events_path: str | None = None, threads: int |
 
 def save(records: list[dict], path: str | Path) -> None:
     """Write a study's records atomically: a reader never sees half a file."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(records), indent=1))
-    os.replace(tmp, path)
+    from helpers.cache import write_atomic
+    write_atomic(path, json.dumps(_clean(records), indent=1))
