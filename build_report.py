@@ -12,11 +12,16 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# jsonschema imports rfc3987_syntax eagerly, which compiles ~35 Lark grammars (over a second, on
+# the path of every papermill and nbformat import) for the iri formats, which notebook schemas never
+# use; marked absent, jsonschema skips that format checker (python-jsonschema/jsonschema#1428).
+sys.modules.setdefault("rfc3987_syntax", None)
 
 from helpers import config, data  # noqa: E402
 from helpers.config import ConfigError  # noqa: E402
@@ -83,8 +88,9 @@ class Progress:
             return
         self.done += 1
         if ev.get("status") == "ok":
-            what = (f"val {ev['val_accuracy']:.4f}  test {ev['test_accuracy']:.4f}  "
-                    + ("reused from cache" if ev.get("cached") else f"{ev['seconds']:.1f} s"))
+            # a cross-validation fold has no test score, its refit no validation score
+            what = "".join(f"{name} {ev[k]:.4f}  " for name, k in (("val", "val_accuracy"), ("test", "test_accuracy"))
+                           if ev.get(k) is not None) + ("reused from cache" if ev.get("cached") else f"{ev['seconds']:.1f} s")
         else:
             what = f"FAILED: {ev.get('error')}"
         line = f"  [{self.done}/{self.total}] {ev['study']} {ev['index']}/{ev['total']} {ev['label']}: {what}"
@@ -150,6 +156,27 @@ class BuildLock:
         self.file.close()  # closing releases the lock, also when the process is killed
 
 
+class Preload:
+    """Imports what the report needs (nbconvert, pandas, matplotlib: about two seconds) on a
+    thread while kernels run, so that a one-study re-render does not wait for it afterwards."""
+
+    def __init__(self) -> None:
+        self.thread = threading.Thread(target=self._load, daemon=True)
+
+    @staticmethod
+    def _load() -> None:
+        from helpers import report
+        report.preload()
+
+    def start(self) -> None:
+        if not self.thread.is_alive() and self.thread.ident is None:
+            self.thread.start()
+
+    def join(self) -> None:
+        if self.thread.ident is not None:
+            self.thread.join()
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -195,11 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     name = Path(args.params_file).stem
     work = out / name
     plans = list(plan.studies.values())
-    total = sum(len(p.runs) for p in plans)
+    # A robustness study's runs are chosen once the others finish: count what it will train.
+    total = sum(len(p.runs) + (p.kind == "cv") or p.options.get("top", 0) * len(p.options.get("seeds", []))
+                for p in plans)  # a cv study retrains its selected configuration after its folds
     start = time.perf_counter()
     # SIGTERM ends a build the way Ctrl-C does: finished runs stay cached, the old report stays.
     signal.signal(signal.SIGTERM, _interrupt)
-    progress = None
+    progress, preload = None, Preload()
     try:
         with BuildLock(out):
             work.mkdir(parents=True, exist_ok=True)
@@ -207,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{plan.report.profile}, {args.jobs} at a time", file=sys.stderr, flush=True)
             progress = Progress(total)
             outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
-                                           on_study=progress.study, cache_dir=out / ".cache", force=force)
+                                           on_study=progress.study, cache_dir=out / ".cache", force=force,
+                                           on_execute=preload.start)
             progress.close()
             html_path, json_path, key_path = out / f"{name}.html", out / f"{name}.json", work / "report.key"
             key = cache.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
@@ -216,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                          and key_path.exists() and key_path.read_text() == key)
             if not unchanged:
                 key_path.unlink(missing_ok=True)
+                preload.join()
                 from helpers import report  # nbconvert and its validators take a second to import
                 report.build(plan, outcomes, html_path, json_path)
                 key_path.write_text(key)

@@ -52,14 +52,18 @@ def test_imdb_report_r1(tmp_path, keras_dir):
     proc = build("imdb.yaml", tmp_path, keras_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     soup, data = check_report(tmp_path, "imdb", ["depth", "width", "loss", "loss_64", "activation",
-                                                 "activation_64", "regularization", "optimizer"])
-    assert len(data["runs"]) == 4 + 6 + 2 + 2 + 3 + 2 + 5 + 3
+                                                 "activation_64", "regularization", "optimizer",
+                                                 "robustness", "cv"])
+    # ... + robustness: top 3 × 3 seeds + cv: 2 variants × 5 folds and the selected one's refit
+    assert len(data["runs"]) == 4 + 6 + 2 + 2 + 3 + 2 + 5 + 3 + 3 * 3 + 2 * 5 + 1
     run = data["runs"][0]
     # R1's split: of the 1,000-review smoke subsample, the first 40 % validate.
     assert run["data_info"]["train"] == 600 and run["data_info"]["val"] == 400
     assert run["config"]["data"]["num_words"] == 10000
+    folds = [r for r in data["runs"] if "fold" in r["config"]["data"]]
+    assert len(folds) == 10 and all("roc_auc" not in r["metrics"] for r in folds)  # folds never test
     for r in data["runs"]:
-        assert {"roc_auc", "average_precision", "brier"} <= set(r["metrics"])
+        assert {"roc_auc", "average_precision", "brier"} <= set(r["metrics"]) or r in folds
         assert r["metrics"]["params"] == r["config"]["model"]["hidden"][0] * 10001 + sum(
             a * b + b for a, b in zip(r["config"]["model"]["hidden"], r["config"]["model"]["hidden"][1:] + [1]))
     # ROC / precision-recall / calibration of each study's best configuration

@@ -207,7 +207,7 @@ def test_tables_are_numbered_and_keep_their_ids(rendered):
     tables = soup.select("div.sb-table")
     assert [t["id"] for t in tables] == [f"tab-{i}" for i in range(1, len(tables) + 1)]
     ids = [t.table.get("id") for t in tables]
-    assert ids[-4:] == ["summary-table", "appendix-runs", "appendix-metrics", "versions"]
+    assert ids[-5:] == ["summary-table", "ranking-table", "appendix-runs", "appendix-metrics", "versions"]
     assert all(t.caption.get_text().startswith(f"Table {i}.") for i, t in enumerate(tables, start=1))
     for a in soup.select('a[href^="#"]'):
         assert soup.find(id=a["href"][1:]) is not None, a
@@ -307,3 +307,22 @@ def test_future_work_extends_a_range_whose_best_is_at_its_end():
     assert "extend the range above 256" in narrate.conclusions(recs)
     recs = [run("batch_size", str(b), v, x=b) for b, v in ((32, 0.86), (128, 0.83), (512, 0.80))]
     assert "extend the range below 32" in narrate.conclusions(recs)
+
+
+def test_preload_warms_the_renderer_without_touching_the_output(tmp_path):
+    # build_report.py calls this on a thread while kernels run; it must work on its own.
+    report.preload()
+    assert "nbconvert.exporters.html" in sys.modules and list(tmp_path.iterdir()) == []
+
+
+def test_nbformat_validates_notebooks_without_the_iri_format_checker():
+    # build_report.py marks rfc3987_syntax absent to save a second per import: the notebook schema
+    # must still validate (and reject) notebooks without it.
+    code = ("import sys; sys.modules['rfc3987_syntax'] = None\n"
+            "import nbformat, nbformat.v4 as v4\n"
+            "nb = v4.new_notebook(cells=[v4.new_code_cell('1')]); nbformat.validate(nb)\n"
+            "nb.cells[0]['cell_type'] = 'bogus'\n"
+            "try:\n    nbformat.validate(nb)\nexcept nbformat.ValidationError:\n    print('rejected')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "rejected"

@@ -29,6 +29,36 @@ STUDIES = {
                 [("Train, validation and test accuracy", "section.splits(records)")]),
     "grid": ("Grid over several hyperparameters", "several keys at once, as the product of their values (`axes`)",
              [("The grid", "section.grid(records)"), ("Train, validation and test accuracy", "section.splits(records)")]),
+    "robustness": ("Robustness over seeds", "the random seed: the `top` configurations across the report's other "
+                   "studies (by validation accuracy), each trained again with several seeds (`seeds` or `repeats`)",
+                   []),
+    "cv": ("Cross-validation", "whole configurations (`variants`), each scored by k-fold cross-validation on "
+           "the training and validation data (`folds`)", []),
+    "initializer": ("Weight initializer", "the initial weight distribution (`initializers`; `stddev` for truncated_normal)",
+                    [("Train, validation and test accuracy", "section.splits(records)")]),
+    "learning_rate": ("Learning rate", "the optimizer's learning rate (`learning_rates`); a run that diverges is stopped and marked",
+                      [("Accuracy against learning rate", 'section.versus(records, x="learning_rate", logx=True, xlabel="learning rate (log scale)")')]),
+    "search": ("Hyperparameter search", "the hyperparameters declared in `space`, searched with Keras Tuner "
+               "(`algorithm` and its budget) on validation data only", []),
+}
+# Sections of their own after training, instead of the common results/curves/findings:
+# (heading or None, call) pairs.
+BODIES = {
+    # no ROC of a single seed here: the best configuration's own study shows it
+    "robustness": [(None, "section.design(records)"), ("Results over seeds", "section.table(records)"),
+                   (None, "section.failures(records)"), ("Learning curves", "section.curves(records)"),
+                   ("Spread over seeds", "section.spread(records)"),
+                   ("Findings", "section.comparisons(records)"), (None, "section.findings(records)")],
+    "cv": [(None, "section.cv_design(records)"), ("Fold scores", "section.cv_table(records)"),
+           (None, "section.failures(records)"), (None, "section.cv_figure(records)"),
+           ("Paired comparison across folds", "section.cv_tests(records)"),
+           ("Selected configuration, retrained and tested once", "section.cv_selected(records)"),
+           ("Findings", "section.cv_findings(records)")],
+    "search": [(None, "section.search_space(records)"), ("Top trials", "section.search_trials(records)"),
+               ("Validation score against each hyperparameter", "section.search_scores(records)"),
+               ("Best trial, retrained and tested once", "section.table(records)"),
+               (None, "section.failures(records)"), ("Learning curves of the retrained best trial", "section.curves(records)"),
+               ("Findings", "section.search_findings(records)")],
 }
 
 for kind, (title, varied, figures) in STUDIES.items():
@@ -66,7 +96,14 @@ for kind, (title, varied, figures) in STUDIES.items():
     ]
     for heading, call in figures:
         cells += [new_markdown_cell(f"### {heading}"), new_code_cell(call)]
-    cells += [new_markdown_cell("### Findings"), new_code_cell("section.findings(records)")]
+    # comparisons: the paired tests behind the findings (shown only when configurations have several seeds)
+    cells += [new_markdown_cell("### Findings"), new_code_cell("section.comparisons(records)"),
+              new_code_cell("section.findings(records)")]
+    if kind in BODIES:
+        trained = next(i for i, c in enumerate(cells) if "section.train(" in c.source) + 1
+        cells = cells[:trained] + [c for heading, call in BODIES[kind]
+                                   for c in ([new_markdown_cell(f"### {heading}")] if heading else [])
+                                   + [new_code_cell(call)]]
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})

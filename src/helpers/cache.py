@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # The modules whose code decides what a run computes (not how it is shown).
-TRAINING_SOURCES = ("training.py", "models.py", "data.py", "datasets.py", "metrics.py")
+TRAINING_SOURCES = ("training.py", "models.py", "data.py", "datasets.py", "metrics.py", "crossval.py")
 FORMAT = 1
 
 
@@ -156,7 +156,7 @@ def report_key(report_settings: dict, study_keys: list[str]) -> str:
     template that write it. Equal keys and reused studies: the report on disk is still right."""
     digest = hashlib.sha256(json.dumps({"report": report_settings, "studies": study_keys},
                                        sort_keys=True, default=str).encode())
-    for path in sorted([HERE / "report.py", HERE / "narrate.py", *(HERE / "templates").rglob("*")]):
+    for path in sorted([HERE / "report.py", HERE / "narrate.py", HERE / "ranking.py", HERE / "cvstudy.py", *(HERE / "templates").rglob("*")]):
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -207,6 +208,7 @@ class StudyPlan:
     title: str
     question: str
     runs: list[dict]
+    options: dict = field(default_factory=dict)  # robustness: {"top": k, "seeds": [...]}
 
 
 @dataclass
@@ -251,16 +253,57 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
         training = resolved["training"]
         if profile.epochs:
             training["epochs"] = min(training["epochs"], profile.epochs)
-        runs.append({"study": name, "kind": kind, "label": label, "axis": axis, "baseline": is_base,
-                     "seed": report.seed,
-                     "config": {"model": resolved["model"], "training": training, "data": dict(data)}})
+        # One run per seed; the data split keeps the report's seed, so only training varies.
+        runs += [{"study": name, "kind": kind, "label": label, "axis": axis, "baseline": is_base,
+                  "seed": seed,
+                  "config": {"model": resolved["model"], "training": dict(training), "data": dict(data)}}
+                 for seed in study.seed_list(report)]
+    title = study.title or name.replace("_", " ").capitalize()
+    if kind == "robustness":  # its runs come from the other studies' results (expand_robustness)
+        return StudyPlan(name, kind, title, study.question, [],
+                         {"top": study.top, "seeds": study.seed_list(report)})
     # The baseline is the study's own base configuration when it is among the runs, else the first;
     # an explicit `baseline:` names it.
     chosen = study.baseline or next((r["label"] for r in runs if r["baseline"]), runs[0]["label"])
     for r in runs:
         r["baseline"] = r["label"] == chosen
-    return StudyPlan(name, kind, study.title or name.replace("_", " ").capitalize(),
-                     study.question, runs)
+    if kind == "cv":  # one run per configuration and fold; the refit follows in the notebook
+        from helpers import crossval
+        runs = crossval.fold_runs(runs, study.folds, study.test)
+    if kind == "search":  # the tuner's space and budget travel with the runs (helpers.search)
+        runs = [dict(r, search=study.settings(r["config"]["training"]["epochs"], profile.epochs)) for r in runs]
+    return StudyPlan(name, kind, title, study.question, runs)
+
+
+def run_ids(runs: list[dict]) -> list[str]:
+    """Each run's identity within its study: its label, plus its seed where the study trains a
+    configuration more than once ("2 layers · seed 43")."""
+    repeated = len({r["label"] for r in runs}) < len(runs)
+    return [f"{r['label']} · seed {r['seed']}" if repeated else r["label"] for r in runs]
+
+
+def expand_robustness(plan: StudyPlan, records: list[dict]) -> list[dict]:
+    """The robustness study's runs: the ``top`` distinct configurations among ``records`` (the
+    other studies' runs, ranked by mean validation accuracy of their successful runs; ties: fewer
+    parameters), each trained again with every seed. The seed the source already used is a cache
+    hit, since the configuration is copied exactly."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        # cv runs train on folds or on train+validation without a validation split: not comparable
+        if (r.get("status") == "ok" and r.get("kind") not in ("robustness", "cv")
+                and (r.get("metrics") or {}).get("val_accuracy") is not None):
+            groups.setdefault((r["study"], r["label"]), []).append(r)
+    ranked = sorted(groups.values(), key=lambda rs: (-sum(r["metrics"]["val_accuracy"] for r in rs) / len(rs),
+                                                     rs[0]["metrics"].get("params", 0)))
+    chosen, seen = [], set()
+    for rs in ranked:
+        config = json.dumps(rs[0]["config"], sort_keys=True)
+        if config not in seen:  # the same configuration in two studies is one candidate
+            seen.add(config)
+            chosen.append(rs[0])
+    return [{"study": plan.name, "kind": plan.kind, "label": f"{r['label']} ({r['study']})", "axis": {},
+             "baseline": False, "seed": seed, "config": copy.deepcopy(r["config"])}
+            for r in chosen[:plan.options["top"]] for seed in plan.options["seeds"]]
 
 
 def _validate(tree: dict, layers: Layers) -> Plan:
@@ -269,8 +312,16 @@ def _validate(tree: dict, layers: Layers) -> Plan:
         raise ConfigError(f"{layers.source_of(('profile',))}: profile = {report.profile!r}: "
                           f"no such entry under profiles; defined: {', '.join(report.profiles)}")
     studies = {name: _expand(name, entry or {}, report, layers) for name, entry in report.studies.items()}
-    first = next(iter(studies.values())).runs[0]["config"]["data"]
+    _robustness_has_sources(studies, layers.source_of(("studies",)))
+    first = next(p.runs[0] for p in studies.values() if p.runs)["config"]["data"]
     return Plan(report, studies, data=first)
+
+
+def _robustness_has_sources(studies: dict[str, StudyPlan], source: str) -> None:
+    robust = [name for name, p in studies.items() if p.kind == "robustness"]
+    if robust and len(robust) == len(studies):
+        raise ConfigError(f"{source}: studies.{robust[0]}: a robustness study re-trains the best "
+                          "configurations of the report's other studies; include at least one other study")
 
 
 def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | None = None,
@@ -313,8 +364,8 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
         study_file = PARAMS / "studies" / f"{kind}.yaml"
         if study_file.exists():
             sf = read_yaml(study_file)
-            if "variants" in entry:  # a report that lists variants means exactly those
-                sf = {k: v for k, v in sf.items() if k != "variants"}
+            # A report that lists variants (or a search space) means exactly those.
+            sf = {k: v for k, v in sf.items() if k not in ("variants", "space") or k not in entry}
             layers.add(str(_rel(study_file)), {"studies": {name: sf}})
             study_layer["studies"][name] = sf
     layers.add(str(_rel(params_file)), report)
@@ -349,6 +400,7 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
                               + (f" (did you mean {hint[0]!r}?)" if hint else "")
                               + f"; this report has {', '.join(cfg.studies)}")
         cfg.studies = {k: v for k, v in cfg.studies.items() if k in studies}
+        _robustness_has_sources(cfg.studies, "--studies")
     cfg.source = str(_rel(params_file))
     return cfg
 

@@ -17,7 +17,7 @@ from helpers.config import NOTEBOOKS, ROOT, StudyPlan
 
 
 # Code that shapes a study's notebook output without changing what runs compute.
-PRESENTATION_SOURCES = ("section.py", "plots.py", "narrate.py", "metrics.py")
+PRESENTATION_SOURCES = ("section.py", "plots.py", "narrate.py", "metrics.py", "repeats.py", "stats.py", "cvstudy.py", "cvsection.py")
 
 
 @dataclass
@@ -83,14 +83,14 @@ def _kernel_manager(log_path: Path):
 def study_state(plan: StudyPlan, notebooks: Path = NOTEBOOKS) -> dict:
     """What a study's executed notebook depends on: template, presentation code, parameters and,
     per run, the run key's inputs. Computed without TensorFlow, so an unchanged build stays fast."""
-    from helpers import cache, data
+    from helpers import cache, config, data
 
     here = Path(__file__).resolve().parent
     digest = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
     runs = {}
-    for spec in plan.runs:
+    for spec, run_id in zip(plan.runs, config.run_ids(plan.runs)):
         inputs = cache.key_inputs(spec, data.content_hash(spec["config"]["data"]["dataset"]))
-        runs[spec["label"]] = {"key": cache.run_key(spec, inputs["data_files"]), "inputs": inputs}
+        runs[run_id] = {"key": cache.run_key(spec, inputs["data_files"]), "inputs": inputs}
     state = {"template": digest((notebooks / f"{plan.kind}.ipynb").read_bytes()),
              "presentation": digest(b"".join((here / n).read_bytes() for n in PRESENTATION_SOURCES)),
              "parameters": digest(json.dumps({"title": plan.title, "question": plan.question,
@@ -174,6 +174,9 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
                         "threads": threads, "cache_dir": str(cache_dir) if cache_dir else None,
                         "force": force},
             kernel_name="python3", progress_bar=False, log_output=False, cwd=str(out_dir),
+            # Every output is in the notebook and every result on disk by then: a graceful
+            # shutdown would only wait about a second for TensorFlow to tear down.
+            shutdown_kernel="immediate",
             kernel_manager_class=_kernel_manager(out_dir / f"{plan.name}.kernel.log"))
     except PapermillExecutionError as e:
         outcome.status = "failed"
@@ -185,7 +188,7 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
     outcome.seconds = time.perf_counter() - start
     if results.exists():
         outcome.records = json.loads(results.read_text())
-    failed = [r for r in outcome.records if r.get("status") != "ok"]
+    failed = [r for r in outcome.records if r.get("status") not in ("ok", "diverged")]  # diverged: a result
     if failed and outcome.status == "ok":
         outcome.status = "failed"
         outcome.error = f"{len(failed)} of {len(outcome.records)} runs failed; first: {failed[0]['label']}: {failed[0].get('error')}"
@@ -235,9 +238,15 @@ class EventWatcher(threading.Thread):
 
 def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: Callable[[dict], None],
                 on_study: Callable[[Outcome], None], notebooks: Path = NOTEBOOKS,
-                cache_dir: Path | None = None, force: set[str] | bool = False) -> list[Outcome]:
+                cache_dir: Path | None = None, force: set[str] | bool = False,
+                on_execute: Callable[[], None] | None = None) -> list[Outcome]:
     """Run the studies that changed, ``jobs`` at a time (threads per kernel share the cores);
-    reuse the others. ``force``: True for all studies, or a set of study names."""
+    reuse the others. ``force``: True for all studies, or a set of study names. ``on_execute`` is
+    called once, before the first kernel starts, when some study is to be executed."""
+    later = [p for p in plans if p.kind == "robustness"]
+    if later and len(later) < len(plans):
+        return _robustness_last(plans, later, out_dir, jobs=jobs, on_event=on_event, on_study=on_study,
+                                notebooks=notebooks, cache_dir=cache_dir, force=force, on_execute=on_execute)
     forced = (lambda name: True) if force is True else (lambda name: bool(force) and name in force)
     states = {p.name: study_state(p, notebooks) for p in plans} if cache_dir else {}
     reused = {}
@@ -247,6 +256,8 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
             reused[plan.name] = old
             on_study(old)
     todo = [p for p in plans if p.name not in reused]
+    if todo and on_execute is not None:
+        on_execute()
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo) or 1)))
     kernel_env(threads)
     for plan in todo:  # stale events from an earlier build must not be replayed
@@ -274,3 +285,27 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
         watcher.join()
     pool.shutdown()
     return [reused.get(p.name) or done[p.name] for p in plans]
+
+
+def _robustness_last(plans: list[StudyPlan], later: list[StudyPlan], out_dir: Path, **kw) -> list[Outcome]:
+    """Robustness studies re-train the other studies' best configurations, so they run second,
+    their runs filled in from the first phase's records (then cached and reused like any study)."""
+    from helpers.config import expand_robustness
+
+    once = kw["on_execute"]
+    if once is not None:  # called before the first kernel of either phase, not once per phase
+        called: list = []
+        kw["on_execute"] = lambda: called or (called.append(1), once())
+    done = {o.name: o for o in run_studies([p for p in plans if p.kind != "robustness"], out_dir, **kw)}
+    records = [r for o in done.values() for r in o.records]
+    ready = []
+    for plan in later:
+        plan.runs = expand_robustness(plan, records)
+        if plan.runs:
+            ready.append(plan)
+        else:  # papermill would fall back to the parameter files: say why instead
+            done[plan.name] = Outcome(plan.name, status="failed", why="no candidates",
+                                      error="no successful run in the other studies to re-train")
+            kw["on_study"](done[plan.name])
+    done.update({o.name: o for o in (run_studies(ready, out_dir, **kw) if ready else [])})
+    return [done[p.name] for p in plans]

@@ -5,8 +5,10 @@ import keras
 from keras import layers, regularizers
 
 
-def initializer(spec: dict) -> str:
+def initializer(spec: dict):
     # R1's rule: He-normal suits ReLU-like units, Glorot-uniform the saturating ones.
+    if spec.get("init_stddev") is not None:  # a new instance per layer: each draws its own weights
+        return keras.initializers.TruncatedNormal(stddev=spec["init_stddev"])
     if spec["initializer"] != "auto":
         return spec["initializer"]
     return "he_normal" if spec["activation"] in ("relu", "elu", "selu", "gelu", "swish") else "glorot_uniform"

@@ -110,6 +110,8 @@ def _design_one(records: list[dict]) -> str:
             fixed[k] = json.loads(seen[0])
     if all(f.get("model.kind") != "cnn" for f in flats):
         fixed = {k: v for k, v in fixed.items() if k not in CNN_ONLY}
+    if fixed.get("model.init_stddev", 0) is None:  # unset: the initializer's own default, nothing to say
+        del fixed["model.init_stddev"]
     lines = ["**Varied**"]
     lines += [f"- `{k}`: " + ", ".join(_compact(v) for v in vals) for k, vals in varied.items()]
     if not varied:
@@ -227,11 +229,32 @@ def see(*labels: str) -> str:
     return "{{see:" + "|".join(labels) + "}}"
 
 
+def _diverged_runs(records: Iterable[dict]) -> list[dict]:
+    return [r for r in records if r.get("status") == "diverged"]
+
+
+def diverged(records: Iterable[dict]) -> str:
+    """Names each diverged run and why: a result, not a failure, and never a candidate for best."""
+    div = _diverged_runs(records)
+    if not div:
+        return ""
+
+    def one(r):
+        test = _m(r, "test_accuracy", None)
+        return (f"**{r.get('label', '?')}** diverged: {r.get('reason') or 'training was stopped'}"
+                + (f" (test accuracy {_acc(test)})" if isinstance(test, numbers.Real) else ""))
+    return "; ".join(one(r) for r in div) + f". {'It is' if len(div) == 1 else 'They are'} left out of every ranking."
+
+
 def _findings_one(records: list[dict], links: bool = False) -> str:
+    from helpers import repeats
+    if repeats.repeated(records):  # several seeds: means, confidence intervals and paired tests
+        return repeats.findings(records, links)
     ok = _ok(records)
-    failed = len(records) - len(ok)
+    failed = len(records) - len(ok) - len(_diverged_runs(records))
     if not ok:
-        return f"No run finished successfully ({failed} of {len(records)} failed), so there are no findings."
+        return (f"No run finished successfully ({len(records) - len(ok)} of {len(records)} failed or diverged), "
+                f"so there are no findings. {diverged(records)}").strip()
     study = records[0].get("study", "")
 
     def link(*names: str) -> str:
@@ -266,9 +289,14 @@ def _findings_one(records: list[dict], links: bool = False) -> str:
                      f"For less cost{where}, **{cheap['label']}** stays within 1 point (validation "
                      f"{_acc(_m(cheap, 'val_accuracy'))}) with {cost(cheap)} of training, versus {cost(b)} "
                      f"for **{b['label']}**.")
+    if len(ok) > 1:
+        parts.append("With one seed per configuration there is no estimate of run-to-run noise, so differences "
+                     f"below {_pp(NOISE)} point are not claimed as effects (set `repeats:` to test them).")
+    parts.append(diverged(records))
     if failed:
         ok_ids = {id(r) for r in ok}
-        names = ", ".join(r.get("label", "?") for r in records if id(r) not in ok_ids)
+        names = ", ".join(r.get("label", "?") for r in records
+                          if id(r) not in ok_ids and r.get("status") != "diverged")
         parts.append(f"{failed} of {len(records)} runs failed ({names}) and "
                      f"{'is' if failed == 1 else 'are'} excluded.")
     return " ".join(p for p in parts if p)
@@ -285,8 +313,9 @@ def summary(records: Iterable[dict]) -> pd.DataFrame:
     """One row per study (first-appearance order) describing its best run by validation accuracy."""
     keys = ["val_accuracy", "test_accuracy", "f1_macro", "params", "seconds"]
     rows = []
+    from helpers.repeats import collapse
     for study, rs in _by_study(records).items():
-        b = best(rs)
+        b = best(collapse(rs))  # several seeds: means over them
         rows.append([study, b["label"] if b else None, *(_m(b, k) if b else float("nan") for k in keys),
                      f"{len(_ok(rs))}/{len(rs)}"])
     return pd.DataFrame(rows, columns=["study", "best", *keys, "runs"])
@@ -306,9 +335,16 @@ def abstract(records: Iterable[dict]) -> str:
     studies = _by_study(records)
     datasets = list(dict.fromkeys(d for r in records if (d := r.get("config", {}).get("data", {}).get("dataset"))))
     on = f" on `{'`, `'.join(datasets)}`" if datasets else ""
-    failed = len(records) - len(ok)
+    n_div = len(_diverged_runs(records))
+    failed = len(records) - len(ok) - n_div
+    lost = " and ".join(w for w in (f"{failed} failed" if failed else "", f"{n_div} diverged" if n_div else "") if w)
     parts = [f"This report covers {len(studies)} {'study' if len(studies) == 1 else 'studies'} with "
-             f"{len(records)} training runs{on}" + (f", of which {failed} failed." if failed else ".")]
+             f"{len(records)} training runs{on}" + (f", of which {lost}." if lost else ".")]
+    from helpers import repeats
+    if repeats.repeated(ok):
+        ok = _ok(repeats.collapse(ok))
+        parts.append(f"Each configuration was trained with {len(repeats.seeds(records))} seeds; the numbers below "
+                     "are means over them.")
     b = best(ok)
     if b is None:
         return parts[0] + " No run finished successfully."
@@ -323,7 +359,8 @@ def abstract(records: Iterable[dict]) -> str:
     excluded = len(ok) - len(sensible)
     parts.append(f"Test accuracy of the successful configurations ranges from {_acc(min(tests))} to {_acc(max(tests))}"
                  + (f" ({excluded} run{'s' if excluded > 1 else ''} stuck near chance level excluded)." if excluded else "."))
-    ranked = {study: _ranked(rs) for study, rs in _by_study(sensible).items()}
+    ranked = {study: _ranked(rs) for study, rs in _by_study(sensible).items()
+              if rs[0].get("kind") != "robustness"}  # it re-trains other studies' best: not a factor
     spreads = sorted(((_m(rs[0], "val_accuracy") - _m(rs[-1], "val_accuracy"), study, rs[0], rs[-1])
                       for study, rs in ranked.items() if len(rs) > 1), key=lambda t: -t[0])
     if spreads:
@@ -342,14 +379,18 @@ def conclusions(records: Iterable[dict]) -> str:
     if not records:
         return "- No runs to report."
     bullets, close_calls, plateaus, edges = [], 0, [], []
+    from helpers import repeats
     for study, rs in _by_study(records).items():
         ok = _ok(rs)
         if not ok:
-            bullets.append(f"- **{study}**: no successful runs ({len(rs)} failed).")
+            bullets.append(f"- **{study}**: no successful runs ({len(rs)} failed or diverged).")
             continue
-        headline, tied = _headline(ok)
-        close_calls += tied
+        several = repeats.repeated(ok)
+        headline, tied = repeats.headline(ok) if several else _headline(ok)
+        ok = _ok(repeats.collapse(ok))
+        close_calls += tied and not several
         shape, trend = _trend(ok)
+        trend = "" if several and tied else trend  # a trend through differences within noise is no finding
         plateaus += [study] if shape in ("plateau", "flat") else []
         edge = _edge(ok)
         edges += [(study, *edge)] if edge and shape in ("rises", "falls") else []
@@ -375,13 +416,19 @@ def conclusions(records: Iterable[dict]) -> str:
         future.append(f"- In the *{study}* study the best `{key}` is the {side} value tried ({_compact(value)}) "
                       f"and accuracy keeps improving towards that end: extend the "
                       f"range {'above' if side == 'largest' else 'below'} {_compact(value)}.")
-    pairs = [(r.get("study"), r.get("label")) for r in records]
+    pairs = [(r.get("study"), r.get("label")) for r in records if r.get("kind") != "robustness"]
     if len(pairs) == len(set(pairs)):
         close = f"; {close_calls} {'study has' if close_calls == 1 else 'studies have'} a best and runner-up within " \
                 f"1 point that only repeats could separate" if close_calls else ""
         future.append(f"- Each configuration was trained with a single seed: repeat runs over several seeds to get "
                       f"error bars{close}.")
-    failed = len(records) - len(ok)
+    div = _diverged_runs(records)
+    failed = len(records) - len(ok) - len(div)
+    if div:
+        future.append(f"- {len(div)} run{'s' if len(div) > 1 else ''} diverged ("
+                      + ", ".join(f"{r.get('label')} in *{r.get('study')}*" for r in div)
+                      + "): a smaller learning rate or a better-scaled initializer would let "
+                      + ("it" if len(div) == 1 else "them") + " train.")
     if failed:
         future.append(f"- {failed} run{'s' if failed > 1 else ''} failed: check the error messages and rerun.")
     return "\n".join(bullets + (["", "**Future work**", ""] + future if future else []))
@@ -505,8 +552,12 @@ def _cost(ok: list[dict], links: bool) -> str:
 def discussion(records: Iterable[dict], links: bool = False) -> str:
     """Markdown paragraphs across studies: which factors mattered most and least, the overfitting
     pattern, and cost against accuracy. ``links``: refer to tables and figures (see ``ref``)."""
+    from helpers import repeats
     records = list(records)
-    ok = _ok(records)
+    several = repeats.repeated(records)
+    # the robustness study repeats other studies' configurations: it is not a factor of its own
+    raw = [r for r in records if r.get("kind") != "robustness"]
+    ok = _ok(repeats.collapse(raw))
     if not ok:
         return "No run finished successfully, so there is nothing to discuss."
     chance = _chance(ok)
@@ -521,7 +572,11 @@ def discussion(records: Iterable[dict], links: bool = False) -> str:
         paragraphs[-1] += (f" Left out of this ranking, as configurations that failed to train (validation "
                            f"accuracy below {_acc(floor)}, halfway between chance, {_acc(chance)}, and the best): "
                            f"{names}. Such a failure says more about its settings than about the factor.")
-    paragraphs += [_overfitting(ok, links), _cost(ok, links),
+    paragraphs += [_overfitting(_ok(raw), links), _cost(ok, links),
+                   f"Configurations were trained over several seeds ({', '.join(map(str, repeats.seeds(records)))}): "
+                   f"the numbers above are means, and each study's findings test its best configuration against the "
+                   f"others ({repeats.TEST_NAME}, Holm-corrected); differences that test does not find are called "
+                   "within noise." if several else
                    "Each configuration was trained once, with one seed: differences below about 1 point are within "
                    "the run-to-run noise and are not claimed as effects anywhere in this report."]
     return "\n\n".join(p.strip() for p in paragraphs if p.strip())

@@ -157,16 +157,76 @@ def learning_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy
     return fig
 
 
+def mean_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
+    """Several seeds per configuration: the mean curve per configuration with a min–max band over
+    its seeds (a seed that stopped early counts until its last epoch)."""
+    groups: dict[str, list[dict]] = {}
+    for rec in _ok_records(records):
+        if rec.get("history"):
+            groups.setdefault(rec["label"], []).append(rec["history"])
+    if not groups:
+        return _empty()
+    fig = _figure(height=4.2 if len(groups) > 4 else HEIGHT)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    colours = _colours(len(groups))
+    for ax, metric in zip(axes, metrics):
+        for colour, hists in zip(colours, groups.values()):
+            for key, style, alpha in ((metric, "--", 0.08), (f"val_{metric}", "-", 0.22)):
+                runs = [h[key] for h in hists if h.get(key)]
+                if not runs:
+                    continue
+                grid = np.full((len(runs), max(map(len, runs))), np.nan)
+                for i, ys in enumerate(runs):
+                    grid[i, :len(ys)] = ys
+                xs = np.arange(1, grid.shape[1] + 1)
+                ax.plot(xs, np.nanmean(grid, axis=0), linestyle=style, color=colour, linewidth=1.6,
+                        marker="o" if len(xs) <= 3 else None, markersize=3)
+                ax.fill_between(xs, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), color=colour,
+                                alpha=alpha, linewidth=0)
+        ax.set_title(f"{_pretty(metric).capitalize()} per epoch (mean over seeds)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_pretty(metric))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles = [Line2D([], [], color=c, linewidth=2.5, label=label) for c, label in zip(colours, groups)]
+    handles += [Line2D([], [], color="0.3", linestyle="--", label="training"),
+                Line2D([], [], color="0.3", linestyle="-", label="validation")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False,
+               title="colour = configuration; dashed = training, solid = validation; band = min–max over seeds")
+    return fig
+
+
+def _by_configuration(data: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Runs of the same configuration (several seeds) as one row: the mean of ``columns`` and
+    their standard deviation in ``<column>_std`` (0 for a single run)."""
+    grouped = data.groupby("label", sort=False)
+    out = grouped[list(columns)].mean()
+    for c in columns:
+        out[f"{c}_std"] = grouped[c].std(ddof=1).fillna(0.0)
+    out["n"] = grouped[columns[0]].count()
+    if "baseline" in data.columns:
+        out["baseline"] = grouped["baseline"].first()
+    return out.reset_index()
+
+
+def _repeated(data: pd.DataFrame) -> bool:
+    return "label" in data.columns and data["label"].duplicated().any()
+
+
 def versus(frame: pd.DataFrame, x: str, y: str = "test_accuracy", logx: bool = False,
            title: str | None = None, xlabel: str | None = None) -> Figure:
     """Points joined in order of x, each annotated with its configuration label."""
     data = _ok_frame(frame, x, y)
     if data.empty:
         return _empty()
+    several = _repeated(data)
+    if several:  # one point per configuration: the mean, with ± 1 std error bars over seeds
+        data = _by_configuration(data, x, y)
     data = data.sort_values(x)
     fig = _figure()
     ax = fig.add_subplot()
     ax.plot(data[x], data[y], marker="o", markersize=7, linewidth=1.5, color=_colours(1)[0])
+    if several:
+        ax.errorbar(data[x], data[y], yerr=data[f"{y}_std"], fmt="none", ecolor="0.35", capsize=3)
     if "baseline" in data.columns and data["baseline"].astype(bool).any():
         base = data[data["baseline"].astype(bool)]
         ax.plot(base[x], base[y], marker="*", markersize=14, linestyle="none",
@@ -180,7 +240,7 @@ def versus(frame: pd.DataFrame, x: str, y: str = "test_accuracy", logx: bool = F
         ax.set_xscale("log")
     ax.margins(x=0.08, y=0.2)
     ax.set_xlabel(xlabel or _pretty(x))
-    ax.set_ylabel(_pretty(y))
+    ax.set_ylabel(_pretty(y) + (" (mean ± std over seeds)" if several else ""))
     ax.set_title(title or f"{_pretty(y).capitalize()} vs {xlabel or _pretty(x)}")
     return fig
 
@@ -190,19 +250,27 @@ def bars(frame: pd.DataFrame, y: str = "test_accuracy", title: str | None = None
     data = _ok_frame(frame, y)
     if data.empty:
         return _empty()
+    several = _repeated(data)
+    if several:  # one bar per configuration: the mean over seeds, ± 1 std error bars
+        data = _by_configuration(data, y)
     labels = [str(v) for v in data["label"]]
     values = data[y].astype(float).to_numpy()
+    err = data[f"{y}_std"].to_numpy() if several else np.zeros(len(values))
+    counts = data["n"].to_numpy() if several else np.ones(len(values), dtype=int)
     fig = _figure(height=min(4.5, max(3.0, 1.0 + 0.4 * len(labels))))
     ax = fig.add_subplot()
     positions = np.arange(len(labels))
-    ax.barh(positions, values, color=_colours(len(labels)), height=0.65)
+    ax.barh(positions, values, color=_colours(len(labels)), height=0.65,
+            xerr=err if several else None, capsize=4, error_kw={"ecolor": "0.25"})
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()  # first configuration on top, matching table order
-    start, end = _zoomed_limits(values, text_room=0.25)
+    start, end = _zoomed_limits(np.concatenate([values - err, values + err]), text_room=0.35 if several else 0.25)
     ax.set_xlim(start, end)
-    for pos, val in zip(positions, values):
-        ax.text(val, pos, f" {_value_text(val)}", va="center", ha="left", fontsize=9)
-    ax.set_xlabel(_pretty(y))
+    for pos, val, e, n in zip(positions, values, err, counts):
+        spread = (f" ± {e:.4f}" if abs(val) <= 1 else f" ± {_value_text(e)}") if n > 1 else " (1 seed)"
+        ax.text(val + e, pos, f" {_value_text(val)}" + (spread if several else ""),
+                va="center", ha="left", fontsize=9)
+    ax.set_xlabel(_pretty(y) + (" (mean ± std over seeds)" if several else ""))
     ax.grid(axis="y", visible=False)
     _label_axis_start(ax, start, axis="x")
     ax.set_title(title or f"{_pretty(y).capitalize()} per configuration")
@@ -221,13 +289,17 @@ def accuracy_splits(frame: pd.DataFrame) -> Figure:
     long["split"] = long["split"].map(splits)
     fig = _figure()
     ax = fig.add_subplot()
+    several = _repeated(data)
+    if several:  # seaborn draws each configuration's mean over seeds; the bars show ± 1 std
+        labels = list(dict.fromkeys(labels))
+        data = _by_configuration(data, *splits)
     sns.barplot(data=long, x="label", y="accuracy", hue="split", order=labels,
-                hue_order=list(splits.values()), ax=ax, errorbar=None)
+                hue_order=list(splits.values()), ax=ax, errorbar="sd" if several else None, capsize=0.1)
     start, end = _zoomed_limits(long["accuracy"].to_numpy(), text_room=0.15)
     ax.set_ylim(start, end)
     for i, (_, row) in enumerate(data.iterrows()):
         gap = (row["train_accuracy"] - row["val_accuracy"]) * 100
-        top = max(row[k] for k in splits)
+        top = max(row[k] + (row[f"{k}_std"] if several else 0) for k in splits)
         ax.text(i, top, f"gap {gap:+.1f} pp", ha="center", va="bottom", fontsize=8)
     ax.set_xlabel("configuration")
     ax.set_ylabel("accuracy")

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from helpers import cache, metrics, narrate
+from helpers import cache, crossval, cvstudy, metrics, narrate, ranking, repeats
 from helpers.config import Plan
 from helpers.execute import Outcome
 
@@ -172,7 +172,7 @@ def methodology(plan: Plan, records: list[dict], n: int = 1) -> str:
               + ("ROC AUC, average precision and Brier score" if info and info.get("classes") == 2 else "one-vs-rest AUC")
               + " on the test set, the test confusion matrix, the overfitting gap (train − "
               "validation accuracy), the parameter count, epochs run and best epoch, and training wall time "
-              f"(fit only, on {os.cpu_count()} CPU cores). Seed {rep.seed}; one run per configuration."]
+              f"(fit only, on {os.cpu_count()} CPU cores). " + repeats.methodology(records, rep.seed)]
     return "\n".join(lines)
 
 
@@ -194,13 +194,15 @@ def parameters_yaml(plan: Plan) -> list[tuple[str, str]]:
 def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.NotebookNode:
     rep = plan.report
     records = [r for o in outcomes for r in o.records]
+    # A cross-validation fold is no configuration of its own: its study's section and the appendix show it.
+    every_run, records = records, [r for r in records if not crossval.is_fold(r)]
     sections: list[tuple[str, str, str]] = []  # (number, title, anchor) for the contents
     cells = [_html('<div class="cover">'
                    f'<h1 id="title">{html.escape(rep.title)}</h1>'
                    + (f'<p class="author">{html.escape(rep.author)}</p>' if rep.author else "")
                    + (f'<p class="course">{html.escape(rep.course)}</p>' if rep.course else "")
                    + f'<p class="date">{html.escape(date)}</p></div>'),
-             new_markdown_cell("## Abstract\n\n" + narrate.abstract(records))]
+             new_markdown_cell("## Abstract\n\n" + narrate.abstract(records) + cvstudy.abstract_note(every_run))]
     body = []
     n = 1
     if rep.introduction.strip():
@@ -239,7 +241,8 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
                    "accuracy is reported, never used to choose.</p>"
                    + _table(summary, "summary-table", "summary", "tab:summary",
                             "The best configuration of each study (by validation accuracy) with its test "
-                            "accuracy, macro F1, size and training time; runs = successful / all.")),
+                            "accuracy, macro F1, size and training time; runs = successful / all.")
+                   + ranking.section_html(records, rep.ranking)),
              _html(_heading(n + 1, "Discussion", "discussion")),
              new_markdown_cell(narrate.discussion(records, links=True))]
     if rep.discussion.strip():
@@ -248,7 +251,7 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
     sections += [(str(n), "Summary across studies", "summary"), (str(n + 1), "Discussion", "discussion"),
                  (str(n + 2), "Conclusions", "conclusions"), ("", "Appendix", "appendix")]
 
-    runs_config, runs_metrics = appendix_frames(records)
+    runs_config, runs_metrics = appendix_frames(every_run)
     body += [_html('<h2 class="section" id="appendix">Appendix</h2>'
                    '<h3 id="appendix-every-run">A. Every run</h3>'
                    + _table(runs_config, "appendix-runs", "appendix", "tab:appendix:runs",
@@ -366,6 +369,14 @@ def number(body: str) -> str:
 
 
 # ---------------------------------------------------------------- output
+def preload() -> None:
+    """Import and compile what ``build`` will need (a background thread calls this while
+    studies run): nbconvert with the template, Markdown and table rendering, matplotlib."""
+    from helpers import section  # noqa: F401 - figure and table markup
+    render(new_notebook(cells=[new_markdown_cell("*warm-up*"), _html(_table(
+        pd.DataFrame({"a": [1.0]}), "warm-up", "sb", "tab:warm-up", "warm-up"))]))
+
+
 def render(nb: nbformat.NotebookNode) -> str:
     """HTML: code inputs are included but hidden (a button per study shows them), prompts left out."""
     from nbconvert import HTMLExporter

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError,
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError,
                       create_model, field_validator, model_validator)
+
+from helpers.searchspace import Param, check as check_space
 
 Activation = Literal["relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish"]
 # Cross-entropy names all mean "the cross-entropy that fits the task" (softmax or sigmoid output).
@@ -32,6 +34,8 @@ class ModelSpec(Strict):
     hidden: list[PositiveInt]
     activation: Activation
     initializer: Initializer = "auto"
+    # truncated_normal's standard deviation (None: Keras's 0.05); R3 diverged with 1.0
+    init_stddev: Optional[float] = Field(None, gt=0)
     dropout: float = Field(0.0, ge=0, lt=1)
     dropout_kind: Literal["dropout", "gaussian"] = "dropout"
     l1: float = Field(0.0, ge=0)
@@ -41,7 +45,14 @@ class ModelSpec(Strict):
     pool_size: PositiveInt = 2
     conv_dropout: float = Field(0.0, ge=0, lt=1)
     # Keys checked together: an error is blamed on whichever of them the user set last.
-    linked: ClassVar[dict[str, tuple[str, ...]]] = {"kind": ("filters",)}
+    linked: ClassVar[dict[str, tuple[str, ...]]] = {"kind": ("filters",), "init_stddev": ("initializer",)}
+
+    @field_validator("init_stddev")
+    @classmethod
+    def _stddev_needs_truncated_normal(cls, v, info):
+        if v is not None and info.data.get("initializer") != "truncated_normal":
+            raise ValueError("init_stddev applies only to initializer truncated_normal")
+        return v
 
     @field_validator("kind")
     @classmethod
@@ -104,6 +115,27 @@ class Base(Strict):
     training: TrainingSpec
 
 
+class RankingWeights(Strict):
+    """Weights of the composite ranking's components (R1's: 0.45/0.25/0.15/0.10/0.05); a report
+    sets only those it changes."""
+    test_accuracy: float = Field(0.45, ge=0)
+    auc: float = Field(0.25, ge=0)       # binary tasks only; elsewhere left out and stated
+    gap: float = Field(0.15, ge=0)       # low train − validation gap scores high
+    params: float = Field(0.10, ge=0)    # few parameters score high
+    seconds: float = Field(0.05, ge=0)   # short training scores high
+
+    @model_validator(mode="after")
+    def _one_positive(self):
+        if not any(getattr(self, k) > 0 for k in type(self).model_fields):
+            raise ValueError("at least one ranking weight must be positive")
+        return self
+
+
+class Ranking(Strict):
+    weights: RankingWeights = RankingWeights()
+    top: NonNegativeInt = 10  # rows in the table and bars in the chart; 0 leaves the ranking out
+
+
 class Report(Strict):
     title: str
     author: str = ""
@@ -116,10 +148,25 @@ class Report(Strict):
     dataset: str
     profile: Literal["smoke", "quick", "full"] = "quick"
     seed: NonNegativeInt = 42
+    # Repeats: every configuration is trained once per seed (a study's own value wins).
+    seeds: Optional[list[NonNegativeInt]] = None
+    repeats: Optional[PositiveInt] = None
     data: DataSettings = DataSettings()
     profiles: dict[Literal["smoke", "quick", "full"], Profile]
     base: Base
     studies: dict[str, Any]
+    ranking: Ranking = Ranking()  # the composite ranking across studies (helpers.ranking)
+    linked: ClassVar[dict[str, tuple[str, ...]]] = {"repeats": ("seeds",)}
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        return _distinct_seeds(v)
+
+    @field_validator("repeats")
+    @classmethod
+    def _one(cls, v, info):
+        return _seeds_or_repeats(v, info)
 
     @field_validator("dataset")
     @classmethod
@@ -133,6 +180,29 @@ class Report(Strict):
         return v
 
 
+def _distinct_seeds(v):
+    if v is not None:
+        if not v:
+            raise ValueError("list at least one seed (or leave seeds out)")
+        dup = [s for i, s in enumerate(v) if s in v[:i]]
+        if dup:
+            raise ValueError(f"seeds lists {dup[0]} twice")
+    return v
+
+
+def _seeds_or_repeats(v, info):
+    if v is not None and info.data.get("seeds") is not None:
+        raise ValueError("give either seeds (a list) or repeats (a count), not both")
+    return v
+
+
+def _seed_values(obj, first: int) -> list[int] | None:
+    """``seeds`` as given, or ``repeats: n`` as first, first + 1, ..., first + n - 1."""
+    if obj.seeds is not None:
+        return list(obj.seeds)
+    return [first + i for i in range(obj.repeats)] if obj.repeats else None
+
+
 # --- study kinds -----------------------------------------------------------------------------
 
 class Study(Strict):
@@ -143,7 +213,24 @@ class Study(Strict):
     baseline: Optional[str] = None     # label of the reference configuration (default: the first)
     model: ModelPatch = ModelPatch()
     training: TrainingPatch = TrainingPatch()
+    seeds: Optional[list[NonNegativeInt]] = None   # overrides the report's seeds / repeats
+    repeats: Optional[PositiveInt] = None
     axis: ClassVar[str] = ""           # the swept key; its values must be distinct
+    linked: ClassVar[dict[str, tuple[str, ...]]] = {"repeats": ("seeds",)}
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        return _distinct_seeds(v)
+
+    @field_validator("repeats")
+    @classmethod
+    def _one(cls, v, info):
+        return _seeds_or_repeats(v, info)
+
+    def seed_list(self, report: "Report") -> list[int]:
+        """The seeds each configuration is trained with: the study's, else the report's."""
+        return _seed_values(self, report.seed) or _seed_values(report, report.seed) or [report.seed]
 
     def points(self) -> list[tuple[str, dict, dict]]:
         raise NotImplementedError
@@ -263,6 +350,98 @@ class VariantStudy(Study):
         return [(label, {}, v.model_dump(exclude_unset=True)) for label, v in self.variants.items()]
 
 
+class CVStudy(VariantStudy):
+    """k-fold cross-validation of named configurations on train+validation only (R1: best vs
+    runner-up; R5: design selection); the selected one is retrained and tested once (helpers.crossval)."""
+    folds: int = Field(5, ge=2, le=20)
+    # The paired test of the best variant against each other one, over the folds.
+    test: Literal["t", "wilcoxon"] = "t"
+
+
+class RobustnessStudy(Study):
+    """R1's robustness check: the ``top`` configurations across the report's other studies (by
+    validation accuracy) trained again over several seeds. Its runs are known only once those
+    studies have finished (config.expand_robustness)."""
+    top: PositiveInt = 3
+    DEFAULT_REPEATS: ClassVar[int] = 3
+
+    @model_validator(mode="after")
+    def _several_seeds(self):
+        own = _seed_values(self, 0)
+        if own is not None and len(own) < 2:
+            raise ValueError("a robustness study needs at least two seeds (seeds: [..] or repeats: n ≥ 2)")
+        return self
+
+    def points(self):
+        return []
+
+    def seed_list(self, report: "Report") -> list[int]:
+        """Its own seeds, else the report's when there are several, else three from the report's seed."""
+        theirs = _seed_values(report, report.seed)
+        return (_seed_values(self, report.seed) or (theirs if theirs and len(theirs) > 1 else None)
+                or [report.seed + i for i in range(self.DEFAULT_REPEATS)])
+
+
+class InitializerStudy(Study):
+    """R3: weight initializers side by side; ``stddev`` is truncated_normal's (R3 used 1.0)."""
+    initializers: list[Initializer] = Field(min_length=1)
+    stddev: Optional[float] = Field(None, gt=0)
+    axis: ClassVar[str] = "initializers"
+
+    def points(self):
+        def one(v):
+            std = self.stddev if v == "truncated_normal" else None
+            label = f"{v} (std {std:g})" if std is not None else v
+            return label, {"initializer": v}, {"initializer": v, "init_stddev": std}
+        return [one(v) for v in self.initializers]
+
+
+class LearningRateStudy(Study):
+    """R3: one optimizer at several learning rates; a rate that diverges is a result."""
+    learning_rates: list[PositiveFloat] = Field(min_length=1)
+    axis: ClassVar[str] = "learning_rates"
+
+    def points(self):
+        return [(f"learning rate {v:g}", {"learning_rate": v}, {"learning_rate": v}) for v in self.learning_rates]
+
+
+class SearchStudy(Study):
+    """A Keras Tuner search over ``space`` (helpers.search) on validation data only; its best
+    trial is retrained and tested once. The plan's runs carry the space and budget."""
+    algorithm: Literal["hyperband", "random", "bayesian"] = "hyperband"
+    objective: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    space: dict[str, Param] = Field(min_length=1)
+    max_trials: Optional[PositiveInt] = None      # random, bayesian: required; hyperband: a cap
+    max_epochs: Optional[PositiveInt] = None      # hyperband: a trial's most epochs (default: epochs)
+    factor: int = Field(3, ge=2)                  # hyperband: keeps 1/factor of the trials per round
+    hyperband_iterations: PositiveInt = 1
+    executions_per_trial: PositiveInt = 1
+    top: PositiveInt = 10                         # trials shown in the report's table
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v):
+        return check_space(v)
+
+    @model_validator(mode="after")
+    def _budget(self):
+        if self.algorithm != "hyperband" and self.max_trials is None:
+            raise ValueError(f"algorithm {self.algorithm} needs max_trials (how many configurations to try)")
+        return self
+
+    def points(self):
+        return [("best trial", {}, {})]
+
+    def settings(self, epochs: int, cap: int | None) -> dict:
+        """What every run of the study carries: the space, algorithm and budget, with hyperband's
+        max_epochs capped like epochs by the profile."""
+        out = self.model_dump(include={"algorithm", "objective", "max_trials", "factor",
+                                       "hyperband_iterations", "executions_per_trial", "top"})
+        out["space"] = {k: p.model_dump(exclude_defaults=True) for k, p in self.space.items()}
+        out["max_epochs"] = min(self.max_epochs or epochs, cap or epochs)
+        return out
+
+
 StudyKinds: dict[str, type[Study]] = {
     "depth": DepthStudy,
     "width": WidthStudy,
@@ -274,4 +453,9 @@ StudyKinds: dict[str, type[Study]] = {
     "cnn_vs_baseline": VariantStudy,
     "compare": VariantStudy,
     "grid": GridStudy,
+    "robustness": RobustnessStudy,
+    "cv": CVStudy,
+    "initializer": InitializerStudy,
+    "learning_rate": LearningRateStudy,
+    "search": SearchStudy,
 }

@@ -16,7 +16,7 @@ import struct
 
 from IPython.display import HTML, Image, Markdown
 
-from helpers import metrics, narrate, plots
+from helpers import crossval, metrics, narrate, plots, repeats
 
 # Words for a swept key in captions: "by number of hidden layers".
 AXIS_WORDS = {"layers": "number of hidden layers", "units": "units per hidden layer", "loss": "loss function",
@@ -33,7 +33,15 @@ def train(study: str, runs: list[dict] | None = None, *, params_file: str | None
         from helpers import config
         plan = config.load(params_file or config.PARAMS / "report.yaml", profile=profile, studies=[study])
         runs = plan.studies[study].runs
-    records = training.run_all(runs, events_path=events_path, threads=threads, cache_dir=cache_dir, force=force)
+    if runs and "search" in runs[0]:  # a search study: tune, then retrain the best trial (helpers.search)
+        from helpers import search
+        records = search.train(runs, events_path=events_path, threads=threads, cache_dir=cache_dir, force=force)
+    else:
+        records = training.run_all(runs, events_path=events_path, threads=threads, cache_dir=cache_dir, force=force)
+    if any(crossval.is_fold(r) for r in records):  # the refit's configuration depends on the folds' scores
+        from helpers import cvstudy
+        records += cvstudy.refit(records, events_path=events_path, threads=threads, cache_dir=cache_dir,
+                                 force=force)
     if results_path:
         training.save(records, results_path)
     return records
@@ -49,7 +57,7 @@ def by(records: list[dict]) -> str:
     keys = list(dict.fromkeys(k for r in records for k in (r.get("axis") or {})))
     if keys:
         return "by " + " × ".join(AXIS_WORDS.get(k, k.replace("_", " ")) for k in keys)
-    labels = [str(r.get("label", "")) for r in records]
+    labels = list(dict.fromkeys(str(r.get("label", "")) for r in records))  # once, however many seeds
     shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
     return f"for each configuration ({shown})" if labels else "for each configuration"
 
@@ -100,6 +108,15 @@ def design(records: list[dict]) -> Markdown:
 
 def table(records: list[dict]) -> HTML:
     study = _study(records)
+    if repeats.repeated(records):
+        n = len(repeats.seeds(records))
+        body = repeats.table(records).to_html(table_id=f"results-{study}", classes="results", na_rep="—",
+                                              escape=True)
+        caption = (f"Results {html.escape(by(records))} over {n} seeds: mean ± standard deviation and the 95 % "
+                   "confidence interval of the mean (t distribution) of the restored (best-epoch) model's "
+                   "accuracy; the best configuration is chosen by mean validation accuracy; gap = train − "
+                   "validation accuracy and time = training wall time, both means over seeds.")
+        return HTML(table_html(body, f"tab:{study}:results", caption))
     body = metrics.table(records).to_html(table_id=f"results-{study}", classes="results", na_rep="—",
                                           escape=True)
     caption = (f"Results {html.escape(by(records))}: accuracy and loss of the restored (best-epoch) model "
@@ -110,16 +127,21 @@ def table(records: list[dict]) -> HTML:
 
 def failures(records: list[dict]) -> HTML:
     """Failed runs, with their errors, shown in the section instead of stopping the study."""
-    failed = [r for r in records if r.get("status") != "ok"]
+    failed = [r for r in records if r.get("status") not in ("ok", "diverged")]  # diverged: a result (findings)
     if not failed:
         return HTML("")
-    items = "".join(f"<li><b>{html.escape(r['label'])}</b>: <code>{html.escape(r.get('error') or '')}</code>"
+    seed = (lambda r: f" · seed {r.get('seed')}") if repeats.repeated(records) else (lambda r: "")  # noqa: E731
+    items = "".join(f"<li><b>{html.escape(r['label'] + seed(r))}</b>: <code>{html.escape(r.get('error') or '')}</code>"
                     f"<pre>{html.escape(r.get('traceback') or '')}</pre></li>" for r in failed)
     return HTML(f'<div class="study-error"><p><b>{len(failed)} of {len(records)} runs failed.</b></p>'
                 f"<ul>{items}</ul></div>")
 
 
 def curves(records: list[dict]) -> HTML:
+    if repeats.repeated(records):
+        return figure(records, plots.mean_curves(records), "curves",
+                      f"Accuracy and loss per epoch {html.escape(by(records))}, mean over seeds with a min–max "
+                      "band (training dashed, validation solid; one colour per configuration).")
     return figure(records, plots.learning_curves(records), "curves",
                   f"Accuracy and loss per epoch {html.escape(by(records))} (training dashed, validation "
                   "solid; one colour per configuration).")
@@ -129,36 +151,55 @@ def versus(records: list[dict], x: str, *, logx: bool = False, xlabel: str | Non
     what = xlabel or x.replace("_", " ")
     return figure(records, plots.versus(metrics.frame(records), x=x, logx=logx, xlabel=xlabel), f"versus-{x}",
                   f"Test accuracy against {html.escape(what)} {html.escape(by(records))}; each point is one "
-                  "configuration, the star marks the baseline.")
+                  "configuration, the star marks the baseline"
+                  + ("; points are means over seeds with ± 1 standard deviation error bars." if
+                     repeats.repeated(records) else "."))
 
 
 def bars(records: list[dict], y: str = "test_accuracy") -> HTML:
-    return figure(records, plots.bars(metrics.frame(records), y=y), f"bars-{y}",
+    frame = metrics.frame(records)
+    if y not in frame or frame[y].isna().all():  # e.g. ROC AUC of a multi-class study: not measured
+        return HTML("")
+    several = repeats.repeated(records)
+    return figure(records, plots.bars(frame, y=y), f"bars-{y}",
                   f"{html.escape(y.replace('val_', 'validation ').replace('_', ' ').capitalize())} "
-                  f"{html.escape(by(records))}.")
+                  f"{html.escape(by(records))}"
+                  + (": mean over seeds with ± 1 standard deviation error bars." if several else "."))
+
+
+def spread(records: list[dict]) -> HTML:
+    """Test accuracy per configuration with error bars over seeds, and ROC AUC where measured."""
+    return HTML(bars(records).data + bars(records, "roc_auc").data)
 
 
 def splits(records: list[dict]) -> HTML:
     return figure(records, plots.accuracy_splits(metrics.frame(records)), "splits",
                   f"Train, validation and test accuracy {html.escape(by(records))}; the printed gap is "
-                  "train − validation accuracy in percentage points (a large gap means overfitting).")
+                  "train − validation accuracy in percentage points (a large gap means overfitting)"
+                  + ("; bars are means over seeds with ± 1 standard deviation error bars." if
+                     repeats.repeated(records) else "."))
 
 
 def confusion(records: list[dict]) -> HTML:
-    return figure(records, plots.confusion_matrices(records), "confusion",
-                  f"Test-set confusion matrices {html.escape(by(records))}; each row is normalised to its "
+    several = repeats.repeated(records)  # one matrix per configuration: counts summed over seeds
+    return figure(records, plots.confusion_matrices(repeats.collapse(records)), "confusion",
+                  f"Test-set confusion matrices {html.escape(by(records))}"
+                  + (", counts summed over seeds" if several else "") + "; each row is normalised to its "
                   "true class (cells: % of the true class), so the diagonal is per-class recall.")
 
 
 def diagnostics(records: list[dict]) -> HTML:
     """Binary tasks: ROC, precision-recall and reliability curves of the best configuration
     (chosen by validation accuracy); nothing for multi-class studies."""
-    best = narrate.best(records)
+    several = repeats.repeated(records)
+    best = repeats.best_run(records) if several else narrate.best(records)
     if not best or not best.get("curves"):
         return HTML("")
     return figure(records, plots.binary_diagnostics(best), "diagnostics",
                   "ROC, precision–recall and calibration curves of the best configuration, "
-                  f"<b>{html.escape(best['label'])}</b> (chosen by validation accuracy), on the test set.")
+                  f"<b>{html.escape(best['label'])}</b> (chosen by "
+                  + (f"mean validation accuracy; the run with seed {best.get('seed')}" if several else
+                     "validation accuracy") + "), on the test set.")
 
 
 def grid(records: list[dict]) -> HTML:
@@ -183,6 +224,75 @@ def grid(records: list[dict]) -> HTML:
     return HTML("".join(parts))
 
 
+def comparisons(records: list[dict]) -> HTML:
+    """Several seeds: the best configuration against each other one (paired t-test over seeds on
+    test accuracy, Holm-corrected). Nothing for a study trained with one seed."""
+    if not repeats.repeated(records):
+        return HTML("")
+    df = repeats.comparison_table(records)
+    if df.empty:
+        return HTML("")
+    n = len(repeats.comparisons(records)["comparisons"])
+    caption = (f"Comparisons with the best configuration, <b>{html.escape(str(repeats.best_label(records)))}</b> "
+               "(highest mean validation accuracy): difference in mean test accuracy (best − other), two-sided "
+               f"{repeats.TEST_NAME} on test accuracy, and its p-value adjusted for the {n} "
+               f"comparison{'s' * (n != 1)} with Holm's method.")
+    body = df.to_html(classes="results comparisons", na_rep="—", escape=True)
+    return HTML(table_html(body, f"tab:{_study(records)}:comparisons", caption))
+
+
 def findings(records: list[dict]) -> Markdown:
     """The study's findings in words, with references to its table and figures."""
     return Markdown(narrate.findings(records, links=True))
+
+
+# ---------------------------------------------------------------- cross-validation studies (helpers.cvsection)
+def cv_design(records: list[dict]) -> Markdown:
+    from helpers import cvsection
+    return Markdown(cvsection.design(records))
+
+
+def cv_table(records: list[dict]) -> HTML:
+    from helpers import cvsection
+    return HTML(cvsection.table(records))
+
+
+def cv_figure(records: list[dict]) -> HTML:
+    from helpers import cvsection
+    return HTML(cvsection.figure(records))
+
+
+def cv_tests(records: list[dict]) -> HTML:
+    from helpers import cvsection
+    return HTML(cvsection.tests(records))
+
+
+def cv_selected(records: list[dict]) -> Markdown:
+    from helpers import cvsection
+    return Markdown(cvsection.selected(records))
+
+
+def cv_findings(records: list[dict]) -> Markdown:
+    from helpers import cvsection
+    return Markdown(cvsection.findings(records))
+
+
+# ---------------------------------------------------------------- search studies (helpers.searchview)
+def search_space(records: list[dict]) -> HTML:
+    from helpers import searchview
+    return searchview.space(records)
+
+
+def search_trials(records: list[dict]) -> HTML:
+    from helpers import searchview
+    return searchview.trials(records)
+
+
+def search_scores(records: list[dict]) -> HTML:
+    from helpers import searchview
+    return searchview.scores(records)
+
+
+def search_findings(records: list[dict]) -> Markdown:
+    from helpers import searchview
+    return searchview.findings(records)

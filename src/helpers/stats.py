@@ -61,16 +61,19 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def against_best(scores: dict[str, dict[int, float]], method: str = "t", alpha: float = ALPHA) -> dict:
+def against_best(scores: dict[str, dict[int, float]], method: str = "t", alpha: float = ALPHA,
+                 best: str | None = None) -> dict:
     """The best configuration (highest mean) against each other one, paired over shared seeds.
 
-    ``scores``: label -> {seed: score}. Returns {"best": label, "comparisons": [{label, diff,
-    p, p_holm, significant}]} with Holm's correction across the comparisons.
+    ``scores``: label -> {seed: score}. ``best``: the label to compare against when it was chosen
+    on other data (validation accuracy, while ``scores`` are test accuracies). Returns {"best":
+    label, "comparisons": [{label, diff, p, p_holm, significant}]} with Holm's correction across
+    the comparisons.
     """
     means = {label: float(np.mean(list(s.values()))) for label, s in scores.items() if s}
     if not means:
         return {"best": None, "comparisons": []}
-    best = max(means, key=means.get)
+    best = best if best in means else max(means, key=means.get)
     rows = []
     for label, s in scores.items():
         if label == best or not s:

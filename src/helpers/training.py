@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from helpers import data as datasets  # noqa: E402
-from helpers import metrics, models  # noqa: E402
+from helpers import crossval, metrics, models  # noqa: E402
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 CROSSENTROPY = {"crossentropy", "categorical_crossentropy", "binary_crossentropy"}
@@ -54,15 +54,12 @@ def _clean(x):
     return x
 
 
-def run(spec: dict, splits: datasets.Splits) -> dict:
-    """Train one configuration and measure it on train, validation and (once, at the end) test."""
+def compile_model(model_cfg: dict, train_cfg: dict, input_shape: tuple, n_classes: int):
+    """The model of a configuration, compiled as every run trains it (helpers.search uses it too)."""
     import keras
 
-    model_cfg, train_cfg = spec["config"]["model"], spec["config"]["training"]
-    keras.utils.set_random_seed(spec["seed"])
-    n_classes = len(splits.class_names)
     binary = n_classes == 2
-    model = models.build(model_cfg, splits.x_train.shape[1:], n_classes)
+    model = models.build(model_cfg, input_shape, n_classes)
     optimizer = getattr(keras.optimizers, OPTIMIZERS[train_cfg["optimizer"]])(
         learning_rate=train_cfg["learning_rate"])
     if train_cfg["loss"] in CROSSENTROPY:  # the cross-entropy that matches the output layer
@@ -72,8 +69,77 @@ def run(spec: dict, splits: datasets.Splits) -> dict:
     # An explicit metric: the string "accuracy" would mean exact match under an MSE loss.
     accuracy = (keras.metrics.BinaryAccuracy if binary else keras.metrics.CategoricalAccuracy)(name="accuracy")
     model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+    return model
+
+
+# Divergence: a loss that is no longer finite, or validation accuracy at chance level (at most the
+# majority-class rate plus CHANCE_MARGIN) for CHANCE_EPOCHS epochs in a row while the training loss
+# has stopped falling (less than LOSS_PROGRESS relative gain in the last epoch). A slow learner, at
+# chance but with a falling loss, is left to train.
+CHANCE_EPOCHS = 2
+CHANCE_MARGIN = 0.02
+LOSS_PROGRESS = 0.01
+
+
+def chance_rate(y) -> float:
+    """The accuracy of always guessing the most frequent class."""
+    counts = np.bincount(np.asarray(y).astype(int).ravel())
+    return float(counts.max() / counts.sum()) if counts.sum() else 0.0
+
+
+def divergence_callback(chance: float):
+    """A Keras callback that stops a diverging run; afterwards ``reason`` says why (None: it did not)."""
+    import keras
+
+    class Divergence(keras.callbacks.Callback):
+        reason: str | None = None
+        at_chance = 0
+        last_loss: float | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            bad = [k for k in ("loss", "val_loss") if k in logs and not math.isfinite(float(logs[k]))]
+            acc, loss, prev = logs.get("val_accuracy"), logs.get("loss"), self.last_loss
+            self.last_loss = loss
+            self.at_chance = self.at_chance + 1 if acc is not None and acc <= chance + CHANCE_MARGIN else 0
+            stalled = loss is not None and prev is not None and loss >= (1 - LOSS_PROGRESS) * prev
+            if bad:
+                word = "NaN" if math.isnan(float(logs[bad[0]])) else "infinite"
+                self.reason = f"{'loss' if bad[0] == 'loss' else 'validation loss'} became {word} at epoch {epoch + 1}"
+            elif self.at_chance >= CHANCE_EPOCHS and stalled:
+                self.reason = (f"validation accuracy stayed at chance level ({acc:.3f}; majority class {chance:.3f}) "
+                               f"for {self.at_chance} epochs and the training loss stopped falling "
+                               f"({prev:.3f} → {loss:.3f}) at epoch {epoch + 1}")
+            if self.reason:
+                self.model.stop_training = True
+    return Divergence()
+
+
+def _finite(proba: np.ndarray) -> np.ndarray:
+    """A diverged model predicts NaN: such rows become a uniform guess, so its test metrics are
+    those of a constant prediction rather than an error."""
+    bad = ~np.isfinite(proba).all(axis=1)
+    if bad.any():
+        proba = proba.copy()
+        proba[bad] = 1.0 / max(proba.shape[1], 2)
+    return proba
+
+
+def run(spec: dict, splits: datasets.Splits) -> dict:
+    """Train one configuration and measure it on train, validation and (once, at the end) test."""
+    import keras
+
+    model_cfg, train_cfg = spec["config"]["model"], spec["config"]["training"]
+    if any(k in spec["config"]["data"] for k in crossval.KEYS):
+        keras.backend.clear_session()  # nothing of an earlier fold's model or graph reaches this one
+    keras.utils.set_random_seed(spec["seed"])
+    n_classes = len(splits.class_names)
+    binary = n_classes == 2
+    model = compile_model(model_cfg, train_cfg, splits.x_train.shape[1:], n_classes)
 
     def target(y):
+        if y is None:  # a cross-validation fold has no test split; a refit has no validation split
+            return None
         return y.astype("float32").reshape(-1, 1) if binary else keras.utils.to_categorical(y, n_classes)
     y_train, y_val, y_test = target(splits.y_train), target(splits.y_val), target(splits.y_test)
     batch = train_cfg["batch_size"]
@@ -83,10 +149,12 @@ def run(spec: dict, splits: datasets.Splits) -> dict:
         # Monitors validation data only; the test split never influences training.
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=stop["monitor"], patience=stop["patience"], restore_best_weights=True))
-    val = _inputs(splits.x_val, y_val, 1024)
+    diverge = divergence_callback(chance_rate(splits.y_val if splits.y_val is not None else splits.y_train))
+    callbacks.append(diverge)
+    val = _inputs(splits.x_val, y_val, 1024) if y_val is not None else None
     start = time.perf_counter()
     fit = model.fit(**_inputs(splits.x_train, y_train, batch, shuffle=True, seed=spec["seed"]),
-                    validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
+                    validation_data=None if val is None else val["x"] if "y" not in val else (val["x"], val["y"]),
                     epochs=train_cfg["epochs"], callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
@@ -94,33 +162,46 @@ def run(spec: dict, splits: datasets.Splits) -> dict:
     # The model measured below is the one that was trained (restored best weights, if any).
     ev = lambda x, y: model.evaluate(**_inputs(x, y, 1024), verbose=0)  # noqa: E731
     train_loss, train_acc = ev(splits.x_train, y_train)
-    val_loss, val_acc = ev(splits.x_val, y_val)
-    test_loss, _ = ev(splits.x_test, y_test)
-    proba = model.predict(**_inputs(splits.x_test, None, 1024), verbose=0)
+    m = {"train_accuracy": float(train_acc)}
+    if y_val is not None:
+        val_loss, val_acc = ev(splits.x_val, y_val)
+        m["val_accuracy"] = float(val_acc)
+    extra = {}
+    if y_test is not None:  # a cross-validation fold never predicts, nor evaluates, the test split
+        test, extra = _test_metrics(model, splits, y_test, binary)
+        m.update(test)
+    m["train_loss"] = float(train_loss)
+    if y_val is not None:
+        m.update(val_loss=float(val_loss), gap=float(train_acc - val_acc))
+    m.update(params=int(model.count_params()), epochs_run=len(history.get("loss", [])))
+    if y_val is not None:  # without a validation split no epoch is "best"
+        m["best_epoch"] = metrics.best_epoch(history, stop["monitor"] if stop else "val_loss")
+    m["seconds"] = seconds
+    # A diverged run is a result (cached, shown, never "best"), not a failure.
+    return _clean({**spec, "status": "diverged" if diverge.reason else "ok", "error": None,
+                   "reason": diverge.reason, "metrics": m,
+                   "class_names": list(splits.class_names), "history": history, **extra,
+                   "data_info": splits.info, "fingerprint": splits.fingerprint})
+
+
+def _test_metrics(model, splits: datasets.Splits, y_test, binary: bool) -> tuple[dict, dict]:
+    """Test metrics, and the record's confusion matrix (and binary curves), from one prediction."""
+    test_loss, _ = model.evaluate(**_inputs(splits.x_test, y_test, 1024), verbose=0)
+    proba = _finite(model.predict(**_inputs(splits.x_test, None, 1024), verbose=0))
     if binary:
         p = proba.reshape(-1)
         proba = np.column_stack([1 - p, p])
     cls = metrics.classification(splits.y_test, proba)
-    m = {
-        "train_accuracy": float(train_acc), "val_accuracy": float(val_acc),
-        "test_accuracy": float((proba.argmax(axis=1) == splits.y_test).mean()),
-        "train_loss": float(train_loss), "val_loss": float(val_loss), "test_loss": float(test_loss),
-        "f1_macro": cls["f1_macro"],
-        "gap": float(train_acc - val_acc), "params": int(model.count_params()),
-        "epochs_run": len(history.get("loss", [])),
-        "best_epoch": metrics.best_epoch(history, stop["monitor"] if stop else "val_loss"),
-        "seconds": seconds,
-    }
-    extra = {}
+    m = {"test_accuracy": float((proba.argmax(axis=1) == splits.y_test).mean()),
+         "test_loss": float(test_loss), "f1_macro": cls["f1_macro"]}
+    extra = {"confusion": cls["confusion"]}
     if binary:
         b = metrics.binary(splits.y_test, p)
         m.update(roc_auc=b["roc_auc"], average_precision=b["average_precision"], brier=b["brier"])
         extra["curves"] = b["curves"]
     else:
         m["auc_ovr"] = cls["auc_ovr"]
-    return _clean({**spec, "status": "ok", "error": None, "metrics": m, "confusion": cls["confusion"],
-                   "class_names": list(splits.class_names), "history": history, **extra,
-                   "data_info": splits.info, "fingerprint": splits.fingerprint})
+    return m, extra
 
 
 def _emit(events_path, **event) -> None:
@@ -147,7 +228,8 @@ def run_all(specs: list[dict], *, events_path: str | None = None, threads: int |
         _emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i, total=len(specs))
         record, key, inputs = None, None, None
         d = spec["config"]["data"]
-        options = {k: v for k, v in d.items() if k != "dataset"}
+        # A cross-validation run (helpers.crossval) loads the report's split, then re-splits it.
+        options = {k: v for k, v in d.items() if k not in ("dataset", *crossval.KEYS)}
         try:
             if store is not None:
                 inputs = run_cache.key_inputs(spec, datasets.content_hash(d["dataset"]))
@@ -156,10 +238,10 @@ def run_all(specs: list[dict], *, events_path: str | None = None, threads: int |
                 if hit is not None:
                     record = {**hit, **{k: spec[k] for k in IDENTITY}, "key": key, "cached": True}
             if record is None:
-                data_key = json.dumps(d, sort_keys=True)
+                data_key = json.dumps({"dataset": d["dataset"], **options}, sort_keys=True)
                 if data_key not in loaded:
                     loaded[data_key] = datasets.load(d["dataset"], **options)
-                record = run(spec, loaded[data_key])
+                record = run(spec, crossval.split(loaded[data_key], d))
                 record.update(key=key, cached=False)
                 if store is not None:
                     store.put(key, {k: v for k, v in record.items() if k not in IDENTITY + ("key", "cached")},

@@ -1,0 +1,174 @@
+"""Composite ranking across studies (R1): a weighted sum of min–max-normalised test accuracy,
+ROC AUC, low overfitting gap, few parameters and short training time.
+
+It describes the finished configurations; it selects nothing (it weighs test accuracy, and the
+report's choices are made on validation accuracy). Each component is normalised over the ranked
+configurations: 1 for the best of them, 0 for the worst. A component that is the same for every
+configuration tells them apart by nothing and gives each 1; a configuration missing a value (an
+AUC that could not be computed) gets 0 on it. AUC only exists for binary tasks; elsewhere it is left
+out and the other weights are rescaled to sum to 1, and the report says so.
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import pandas as pd
+
+from helpers.crossval import is_fold
+
+# weight key -> (metric in a record, column heading, higher is better)
+COMPONENTS = {
+    "test_accuracy": ("test_accuracy", "test acc", True),
+    "auc": ("roc_auc", "ROC AUC", True),
+    "gap": ("gap", "low gap", False),
+    "params": ("params", "few params", False),
+    "seconds": ("seconds", "short time", False),
+}
+WORDS = {"test_accuracy": "test accuracy", "auc": "ROC AUC", "gap": "low overfitting gap (train − validation)",
+         "params": "few parameters", "seconds": "short training time"}
+
+
+def candidates(records: list[dict]) -> pd.DataFrame:
+    """One row per configuration (study, label) among the successful runs with a test score;
+    a configuration trained with several seeds is the mean over them. Cross-validation folds
+    have no test score and are not configurations of their own: left out."""
+    rows = [{"study": r.get("study"), "configuration": r.get("label"),
+             **{metric: (r.get("metrics") or {}).get(metric) for metric, _, _ in COMPONENTS.values()}}
+            for r in records if r.get("status") == "ok" and not is_fold(r)
+            and (r.get("metrics") or {}).get("test_accuracy") is not None]
+    if not rows:
+        return pd.DataFrame(columns=["study", "configuration", "runs",
+                                     *(m for m, _, _ in COMPONENTS.values())])
+    df = pd.DataFrame(rows)
+    metrics = [m for m, _, _ in COMPONENTS.values()]
+    df[metrics] = df[metrics].astype(float)
+    grouped = df.groupby(["study", "configuration"], sort=False)
+    out = grouped[metrics].mean()
+    out.insert(0, "runs", grouped.size())
+    return out.reset_index()
+
+
+def normalise(values: pd.Series, higher_is_better: bool) -> pd.Series:
+    """Min–max over the present values, oriented so 1 is best; constant -> 1, missing -> 0."""
+    v = values.astype(float)
+    present = v.dropna()
+    if present.empty:
+        return pd.Series(0.0, index=v.index)
+    lo, hi = present.min(), present.max()
+    if math.isclose(lo, hi, rel_tol=0, abs_tol=1e-12):
+        n = pd.Series(1.0, index=v.index)
+    else:
+        n = (v - lo) / (hi - lo) if higher_is_better else (hi - v) / (hi - lo)
+    return n.where(v.notna(), 0.0)
+
+
+def weights_used(weights: dict[str, float], frame: pd.DataFrame) -> tuple[dict[str, float], list[str]]:
+    """The weights applied (summing to 1) and notes on what was left out or rescaled."""
+    w = {k: float(weights.get(k, 0.0)) for k in COMPONENTS}
+    notes = []
+    if w["auc"] > 0 and (frame.empty or frame["roc_auc"].isna().all()):
+        notes.append(f"ROC AUC (weight {w['auc']:g}) is left out: it is only measured for binary tasks")
+        w["auc"] = 0.0
+    total = sum(w.values())
+    if total <= 0:  # every positive weight was on a component that is not measured
+        return {k: 0.0 for k in w}, notes + ["no weighted component is measured, so nothing is ranked"]
+    if not math.isclose(total, 1.0):
+        notes.append("the weights are rescaled to sum to 1")
+    return {k: v / total for k, v in w.items()}, notes
+
+
+def rank(records: list[dict], weights: dict[str, float]) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
+    """Every configuration with its normalised components and score, best first. Equal scores
+    share a rank (1, 2, 2, 4) and keep the report's order."""
+    frame = candidates(records)
+    used, notes = weights_used(weights, frame)
+    for key, (metric, _, higher) in COMPONENTS.items():
+        frame[f"n_{key}"] = normalise(frame[metric], higher) if len(frame) else []
+        missing = int(frame[metric].isna().sum()) if used[key] > 0 else 0
+        if missing:
+            notes.append(f"{missing} configuration{'s' * (missing != 1)} without {COMPONENTS[key][1]} "
+                         f"score{'' if missing != 1 else 's'} 0 on it")
+    frame["score"] = sum(used[k] * frame[f"n_{k}"] for k in COMPONENTS) if len(frame) else []
+    frame = frame.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    scores = frame["score"].to_numpy(dtype=float)
+    ranks = [1 + next(j for j in range(i + 1) if math.isclose(scores[j], s, abs_tol=1e-12))
+             for i, s in enumerate(scores)]
+    frame.insert(0, "rank", ranks)
+    return frame, used, notes
+
+
+def table(frame: pd.DataFrame, used: dict[str, float], top: int) -> pd.DataFrame:
+    """The top rows as shown: raw test accuracy, then each applied component normalised, the score."""
+    keys = [k for k in COMPONENTS if used[k] > 0]
+    out = frame.head(top)[["rank", "study", "configuration", "runs", "test_accuracy"]].copy()
+    out = out.rename(columns={"test_accuracy": "test acc (raw)"})
+    for k in keys:
+        out[f"{COMPONENTS[k][1]} ({used[k]:.2f})"] = frame[f"n_{k}"].head(top)
+    out["score"] = frame["score"].head(top)
+    if (out["runs"] == 1).all():
+        out = out.drop(columns="runs")
+    return out.round(4)
+
+
+def chart(frame: pd.DataFrame, used: dict[str, float], top: int):
+    """Stacked horizontal bars: each configuration's score split into its weighted components."""
+    from helpers import plots
+    data = frame.head(top)
+    if data.empty:
+        return plots._empty("No configuration to rank")
+    keys = [k for k in COMPONENTS if used[k] > 0]
+    fig = plots._figure(height=min(6.0, max(2.6, 1.0 + 0.35 * len(data))))
+    ax = fig.add_subplot()
+    names = [f"{c} ({s})" for c, s in zip(data["configuration"], data["study"])]
+    pos = np.arange(len(data))
+    left = np.zeros(len(data))
+    for key, colour in zip(keys, plots._colours(len(keys))):
+        part = used[key] * data[f"n_{key}"].to_numpy(dtype=float)
+        ax.barh(pos, part, left=left, height=0.65, color=colour, label=f"{COMPONENTS[key][1]} ({used[key]:.2f})")
+        left += part
+    for p, s in zip(pos, data["score"]):
+        ax.text(s, p, f" {s:.3f}", va="center", ha="left", fontsize=9)
+    ax.set_yticks(pos, names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.12)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("composite score (weighted sum of normalised components)")
+    fig.legend(loc="outside lower center", ncol=len(keys), frameon=False)
+    ax.set_title(f"Composite ranking: top {len(data)}")
+    return fig
+
+
+def weights_sentence(used: dict[str, float], given: dict[str, float]) -> str:
+    parts = [f"{used[k]:.2f} × {WORDS[k]}" for k in COMPONENTS if used[k] > 0]
+    given_txt = ", ".join(f"{k} {given.get(k, 0):g}" for k in COMPONENTS)
+    return f"score = {' + '.join(parts)} (weights as given: {given_txt})"
+
+
+def section_html(records: list[dict], settings) -> str:
+    """The ranking's part of the cross-study summary: heading, weights, table and chart."""
+    from helpers.section import figure_html, table_html
+    if settings is None or settings.top == 0:
+        return ""
+    given = settings.weights.model_dump()
+    frame, used, notes = rank(records, given)
+    if len(frame) < 2 or not any(used.values()):  # one configuration has no one to be ranked against
+        return ""
+    shown = table(frame, used, settings.top)
+    body = shown.to_html(table_id="ranking-table", classes="results ranking", index=False, na_rep="—", escape=True)
+    n = len(frame)
+    text = (f"<p>A composite score in the manner of R1 ranks the {n} configuration{'s' * (n != 1)} of this report "
+            f"that have a test score: {html.escape(weights_sentence(used, given))}. Each component is "
+            "min–max normalised over these configurations, 1 for the best and 0 for the worst; low gap, few "
+            "parameters and short time count the smallest value as best. The weights are parameters "
+            "(<code>ranking.weights</code>). "
+            + "".join(f"{html.escape(note[0].upper() + note[1:])}. " for note in notes)
+            + "The ranking weighs test accuracy, so it describes the configurations and chooses none; "
+            "every choice in this report is made on validation accuracy.</p>")
+    return ('<h3 id="ranking">Composite ranking</h3>' + text
+            + table_html(body, "tab:summary:ranking",
+                         f"The top {len(shown)} configurations by composite score: each normalised component "
+                         "(its weight in brackets) and the score; test acc (raw) is the unnormalised test accuracy.")
+            + figure_html(chart(frame, used, settings.top), "fig:summary:ranking",
+                          "Composite score of the top configurations, split into its weighted components."))
