@@ -81,7 +81,8 @@ def test_imdb_models_report_r2(tmp_path, keras_dir):
 def test_cifar10_report_r4(tmp_path, keras_dir):
     proc = build("cifar10.yaml", tmp_path, keras_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    soup, data = check_report(tmp_path, "cifar10", ["scale_up", "regularization", "tuning"])
+    soup, data = check_report(tmp_path, "cifar10", ["scale_up", "regularization", "tuning", "search_1",
+                                                    "search_2", "search_3"])
     softmax_only = next(r for r in data["runs"] if r["label"] == "softmax only")
     assert softmax_only["metrics"]["params"] == 3072 * 10 + 10
     grid = [r for r in data["runs"] if r["study"] == "tuning"]

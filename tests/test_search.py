@@ -247,7 +247,7 @@ def test_smoke_search_retrains_the_best_trial_and_tests_it_once(report_file, tmp
     assert 'data-label="tab:search:trials"' in trials and f"{best['score']:.4f}" in trials
     assert 'data-label="fig:search:scores"' in searchview.scores(records).data
     text = searchview.findings(records).data
-    assert f"trial {best['id']}" in text and f"{rec['metrics']['test_accuracy']:.4f}" in text
+    assert f"trial {int(best['id'])}" in text and f"{rec['metrics']['test_accuracy']:.4f}" in text
 
 
 # ---------------------------------------------------------------- the notebook, end to end

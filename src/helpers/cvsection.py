@@ -138,7 +138,9 @@ def selected(records: list[dict]) -> str:
         return "No configuration finished its folds, so none was selected."
     s = stats.summarize(list(cvstudy.scores(records)[best].values()))
     refit = cvstudy.refit_record(records)
-    text = [f"**Selected: {best}**, the highest mean fold score ({s['mean']:.4f} ± {s['std']:.4f} over {s['n']} folds)."]
+    spread = f" ± {s['std']:.4f}" if s["n"] > 1 else ""
+    text = [f"**Selected: {best}**, the highest mean fold score ({s['mean']:.4f}{spread} over {s['n']} "
+            f"fold{'s' * (s['n'] != 1)})."]
     if refit is None:
         return text[0] + " It was not retrained."
     if refit.get("status") != "ok":

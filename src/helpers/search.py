@@ -15,6 +15,7 @@ import functools
 import hashlib
 import io
 import json
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -224,12 +225,13 @@ def train(runs: list[dict], *, events_path=None, threads=None, cache_dir=None, f
     spec = runs[0]
     d = spec["config"]["data"]
     splits = datasets.load(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"})
-    root = Path(cache_dir) if cache_dir else Path(".cache")
-    directory = root / "search" / state_key(spec, datasets.content_hash(d["dataset"]))[:24]
     progress = lambda t: training._emit(events_path, event="start", study=spec["study"],  # noqa: E731
-                                        label=f"search trial {t.trial_id}", index=1, total=len(runs))
-    summary = tune(spec, (splits.x_train, splits.y_train), (splits.x_val, splits.y_val), list(splits.class_names),
-                   directory, force=force, on_trial=progress)
+                                        label=f"search trial {int(t.trial_id)}", index=1, total=len(runs))
+    with contextlib.ExitStack() as stack:  # no cache: a throwaway tuner folder, so everything trains
+        root = Path(cache_dir) if cache_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        directory = root / "search" / state_key(spec, datasets.content_hash(d["dataset"]))[:24]
+        summary = tune(spec, (splits.x_train, splits.y_train), (splits.x_val, splits.y_val),
+                       list(splits.class_names), directory, force=force, on_trial=progress)
     best = next(t for t in summary["trials"] if t["id"] == summary["best"])
     train_cfg = dict(best["training"], epochs=best["epochs"])  # Hyperband: the epochs the trial had
     label = ", ".join(f"{k} {_short(v)}" for k, v in best["values"].items())

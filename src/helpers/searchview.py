@@ -52,6 +52,11 @@ def space(records: list[dict]) -> HTML:
     return HTML(table + text)
 
 
+def _tid(trial_id: str) -> str:
+    """Keras Tuner pads trial ids to the width of max_trials ("0003" without one); show numbers."""
+    return str(int(trial_id)) if str(trial_id).isdigit() else str(trial_id)
+
+
 def _cell(v) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
@@ -68,11 +73,11 @@ def trials(records: list[dict]) -> HTML:
     done = _done(s)
     rows = []
     for rank, t in enumerate(done[:s["top"]], 1):
-        row = {"rank": rank, "trial": t["id"], OBJECTIVE[s["objective"]]: f"{t['score']:.4f}"}
+        row = {"rank": rank, "trial": _tid(t["id"]), OBJECTIVE[s["objective"]]: f"{t['score']:.4f}"}
         row.update({k: _cell(v) for k, v in t["values"].items()})
         row.update({"epochs": t["epochs"], "time (s)": None if t["seconds"] is None else round(t["seconds"], 1)})
         if s["algorithm"] == "hyperband":
-            row["from trial"] = t["continues"] or "—"
+            row["from trial"] = _tid(t["continues"]) if t["continues"] else "—"
         rows.append(row)
     if not rows:
         return HTML("<p>No trial completed.</p>")
@@ -167,7 +172,7 @@ def findings(records: list[dict]) -> Markdown:
     what = OBJECTIVE[s["objective"]]
     best = done[0]
     parts = [f"The search ({html.escape(_words(s))}) ran {len(s['trials'])} trials, {len(done)} of which "
-             f"completed{see(f'tab:{study}:trials')}. The best, trial {best['id']}, reached {what} "
+             f"completed{see(f'tab:{study}:trials')}. The best, trial {_tid(best['id'])}, reached {what} "
              f"{acc(best['score'])} with " + ", ".join(f"`{k}` = {_cell(v)}" for k, v in best["values"].items()) + "."]
     rec = next((r for r in records if r.get("status") in ("ok", "diverged")), None)
     if rec is not None:
@@ -206,6 +211,6 @@ def findings(records: list[dict]) -> Markdown:
         parts.append("; ".join(e[0].upper() + e[1:] for e in edges) + ".")
     bad = [t for t in s["trials"] if t["status"] != "COMPLETED"]
     if bad:
-        parts.append(f"{len(bad)} trial{'s' * (len(bad) != 1)} did not complete ({', '.join(t['id'] for t in bad)}).")
+        parts.append(f"{len(bad)} trial{'s' * (len(bad) != 1)} did not complete ({', '.join(_tid(t['id']) for t in bad)}).")
     return Markdown(" ".join(parts))
 
