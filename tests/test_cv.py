@@ -121,6 +121,8 @@ BAD = [
     ("  cv: {variants: {}}\n", r"studies\.cv\.variants = \{\}: .*at least 1 item"),
     ("  cv: {variants: {a: {hiden: [3]}}}\n", r"studies\.cv\.variants\.a\.hiden: unknown key 'hiden' \(did you mean 'hidden'\?\)"),
     ("  cv: {variants: {a: {dropout: 1.5}}}\n", r"studies\.cv\.variants\.a\.dropout = 1\.5: must be less than 1"),
+    ("  cv: {repeats: 3}\n", r"studies\.cv\.repeats = 3: a cv study repeats over its folds"),
+    ("  cv: {seeds: [1, 2]}\n", r"studies\.cv\.seeds = \[1, 2\]: a cv study repeats over its folds"),
 ]
 
 
@@ -338,3 +340,10 @@ def test_r5_design_selection_parameters():
                                       ([256, 128], "relu", "rmsprop")]
     assert {(r["config"]["training"]["learning_rate"], r["config"]["training"]["epochs"],
              r["config"]["training"]["early_stopping"]) for r in runs} == {(1e-2, 10, None)}
+
+
+def test_report_repeats_do_not_multiply_the_folds(tmp_path):
+    plan = config.load(write(tmp_path, "  cv: {folds: 3}\n"), sets=["repeats=3"])
+    assert {r["seed"] for r in plan.studies["cv"].runs} == {plan.report.seed}
+    labels = [r["label"] for r in plan.studies["cv"].runs]
+    assert len(labels) == len(set(labels)) and all("seed" not in label for label in labels)

@@ -326,3 +326,27 @@ def test_nbformat_validates_notebooks_without_the_iri_format_checker():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "rejected"
+
+
+def test_a_cv_refit_neither_gives_the_split_nor_hides_the_folds_from_the_run_count(tmp_path):
+    params = tmp_path / "cv.yaml"
+    params.write_text("title: CV\ndataset: digits\nstudies:\n  cv: {folds: 3}\n  depth: {layers: [1]}\n")
+    plan = config.load(params, profile="smoke")
+    outcomes = fake_records(plan)
+    for o in outcomes:
+        for r in o.records:
+            r["data_info"] = {"dataset": "digits", "classes": 3, "shape": [64], "source": "sklearn",
+                              "preprocessing": "none", "train": 800, "val": 200, "test": 100}
+    refit = copy.deepcopy(outcomes[0].records[0])
+    refit["config"]["data"] = {k: v for k, v in refit["config"]["data"].items() if k not in ("fold", "folds")}
+    refit["config"]["data"]["refit"] = True
+    refit["label"], refit["data_info"] = "refit", dict(refit["data_info"], train=1000, val=0)
+    outcomes[0].records.append(refit)
+    text = report.methodology(plan, [refit, *outcomes[1].records])
+    assert "**800** training, **200** validation" in text
+    nb = report.combined(plan, outcomes, "2024-01-01")
+    soup = BeautifulSoup(report.render(nb), "html.parser")
+    rows = {tr.find_all("td")[0].get_text(): tr.find_all("td")[-1].get_text()
+            for tr in soup.find(id="summary-table").find_all("tr")[1:]}
+    folds = len(plan.studies["cv"].runs)
+    assert rows["cv"] == f"{folds + 1}/{folds + 1}" and rows["depth"] == "1/1"

@@ -126,7 +126,9 @@ def _error_box(outcome: Outcome) -> str:
 # ---------------------------------------------------------------- generated sections
 def methodology(plan: Plan, records: list[dict], n: int = 1) -> str:
     rep = plan.report
-    info = next((r["data_info"] for r in records if r.get("data_info")), None)
+    # A cv refit trains on train+validation: its split is not the report's.
+    infos = sorted((r for r in records if r.get("data_info")), key=crossval.is_refit)
+    info = infos[0]["data_info"] if infos else None
     base_m, base_t = rep.base.model.model_dump(), rep.base.training.model_dump()
     profile = rep.profiles[rep.profile]
     lines = [f"### {n}.1 Data", ""]
@@ -236,6 +238,8 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
         "f1_macro": "F1 (macro)", "params": "parameters", "seconds": "time (s)"})
     summary = summary.round({"val acc": 4, "test acc": 4, "F1 (macro)": 4, "time (s)": 1})
     summary["parameters"] = summary["parameters"].astype("Int64")
+    # Folds are trained runs too: count them in "runs" though they are no configuration of their own.
+    summary["runs"] = summary["study"].map(narrate.summary(every_run).set_index("study")["runs"])
     body += [_html(_heading(n, "Summary across studies", "summary")
                    + "<p>The best configuration of each study, chosen by validation accuracy; its test "
                    "accuracy is reported, never used to choose.</p>"

@@ -357,6 +357,17 @@ class CVStudy(VariantStudy):
     # The paired test of the best variant against each other one, over the folds.
     test: Literal["t", "wilcoxon"] = "t"
 
+    @field_validator("seeds", "repeats")
+    @classmethod
+    def _folds_not_seeds(cls, v):
+        if v is not None:
+            raise ValueError("a cv study repeats over its folds: set folds, not seeds or repeats")
+        return v
+
+    def seed_list(self, report: "Report") -> list[int]:
+        """One seed, the report's: the folds are the repeats (a report's repeats do not multiply them)."""
+        return [report.seed]
+
 
 class RobustnessStudy(Study):
     """R1's robustness check: the ``top`` configurations across the report's other studies (by

@@ -92,7 +92,8 @@ def configure(values: dict, space: dict, model: dict, train: dict) -> tuple[dict
     for key, v in values.items():
         if key in ("layers",) or key.startswith("units_") or key.startswith("tuner/"):
             continue
-        (model if key in MODEL_KEYS else train)[key] = v
+        # A float stepped range gives 0.30000000000000004: store (and key, and show) 0.3.
+        (model if key in MODEL_KEYS else train)[key] = float(f"{v:.12g}") if isinstance(v, float) else v
     return ModelSpec(**model).model_dump(), TrainingSpec(**train).model_dump()
 
 

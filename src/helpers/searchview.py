@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 from IPython.display import HTML, Markdown
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from helpers import narrate, plots, searchspace, section
 
@@ -121,8 +122,11 @@ def scores_figure(s: dict):
         ax.scatter(xs, ys, s=18, alpha=0.7)
         bx = xs[0]
         ax.scatter([bx], [best["score"]], marker="*", s=140, color="C3", zorder=3, label="best trial")
-        if p.get("sampling") == "log" or key == "units":
+        if p.get("sampling") == "log":
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a short range
+        elif key in searchspace.INTS and "values" not in p:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel({"units": "total hidden units", "layers": "hidden layers"}.get(key, key.replace("_", " ")))
         ax.set_ylabel(OBJECTIVE[s["objective"]])
     for ax in axes[len(keys):]:
@@ -155,10 +159,13 @@ def _edge(s: dict, best: dict) -> list[str]:
             continue  # two or three values: each is an "end"
         f = (lambda v: math.log(v)) if p.get("sampling") == "log" else (lambda v: v)
         where = (f(x) - f(lo)) / (f(hi) - f(lo))
-        if where <= 0.1 or where >= 0.9:
-            side = "bottom" if where <= 0.1 else "top"
-            out.append(f"`{key}` = {_cell(x)} lies at the {side} of its range ({_cell(lo)} to {_cell(hi)}): "
-                       f"a follow-up search should extend the range {'below' if side == 'bottom' else 'above'} it")
+        if 0.1 < where < 0.9:
+            continue
+        side = "bottom" if where <= 0.1 else "top"
+        if side == "bottom" and (lo <= 0 or (key == "layers" and lo <= 1)):
+            continue  # nothing below it to try (no negative rate; zero hidden layers is the baseline)
+        out.append(f"`{key}` = {_cell(x)} lies at the {side} of its range ({_cell(lo)} to {_cell(hi)}): "
+                   f"a follow-up search should extend the range {'below' if side == 'bottom' else 'above'} it")
     return out
 
 
