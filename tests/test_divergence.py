@@ -204,3 +204,16 @@ def test_truncated_normal_stddev_reaches_the_layers():
     assert dense[0].kernel_initializer is not dense[1].kernel_initializer  # each layer draws its own
     first = next(layer for layer in default.layers if type(layer).__name__ == "Dense")
     assert type(first.kernel_initializer).__name__ == "TruncatedNormal" and first.kernel_initializer.stddev == 0.05
+
+
+def test_reference_parameter_files_validate():
+    r3 = config.load(config.PARAMS / "fashion_cnn.yaml", profile="smoke")
+    assert list(r3.studies) == ["architecture", "learning_rate", "initializer", "regularization"]
+    assert all(r["config"]["model"]["kind"] == "cnn" for r in r3.studies["learning_rate"].runs)
+    assert all(r["config"]["model"]["kind"] == "cnn" for r in r3.studies["initializer"].runs)
+    r4 = config.load(config.PARAMS / "cifar10.yaml", profile="smoke")
+    searches = [r4.studies[f"search_{i}"].runs[0]["search"] for i in (1, 2, 3)]
+    assert [s["algorithm"] for s in searches] == ["hyperband"] * 3
+    assert all(s["max_epochs"] == 2 for s in searches)  # smoke caps R4's 50 epochs
+    lr = [(s["space"]["learning_rate"]["min"], s["space"]["learning_rate"]["max"]) for s in searches]
+    assert lr[0][0] <= lr[1][0] <= lr[2][0] and lr[0][1] >= lr[1][1] >= lr[2][1]  # successively narrower

@@ -174,7 +174,7 @@ def tune(spec: dict, train: tuple, val: tuple, class_names: list[str], directory
     """Run (or resume) the search on the training and validation arrays only: the test split is
     not an argument, so it cannot reach a trial. Returns the trials and the budget spent."""
     directory.mkdir(parents=True, exist_ok=True)
-    before = _finished(directory)
+    before = set() if force else _finished(directory)  # force: the tuner starts over (overwrite)
     hypermodel = _hypermodel(spec, train[0].shape[1:], len(class_names), training.chance_rate(val[1]))
     tuner, times_path = _tuner(spec, hypermodel, directory, overwrite=force, on_trial=on_trial)
     start = time.perf_counter()

@@ -126,7 +126,7 @@ def scores_figure(s: dict):
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a short range
         elif key in searchspace.INTS and "values" not in p:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.set_xlabel({"units": "total hidden units", "layers": "hidden layers"}.get(key, key.replace("_", " ")))
         ax.set_ylabel(OBJECTIVE[s["objective"]])
     for ax in axes[len(keys):]:
