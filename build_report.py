@@ -87,16 +87,18 @@ class Progress:
                 self.bar.set_description(f"{ev['study']} {ev['index']}/{ev['total']} {ev['label']}")
             return
         self.done += 1
-        if ev.get("status") == "ok":
+        if ev.get("status") in ("ok", "diverged"):  # diverged: a result, said so on its line
             # a cross-validation fold has no test score, its refit no validation score
             what = "".join(f"{name} {ev[k]:.4f}  " for name, k in (("val", "val_accuracy"), ("test", "test_accuracy"))
                            if ev.get(k) is not None) + ("reused from cache" if ev.get("cached") else f"{ev['seconds']:.1f} s")
+            if ev.get("status") == "diverged":
+                what += f"  DIVERGED: {ev.get('reason')}"
         else:
             what = f"FAILED: {ev.get('error')}"
         line = f"  [{self.done}/{self.total}] {ev['study']} {ev['index']}/{ev['total']} {ev['label']}: {what}"
         if self.bar is not None:
             self.bar.update(1)
-            if ev.get("status") != "ok":
+            if ev.get("status") != "ok":  # failures and divergences stay on screen above the bar
                 self.write(line)
         else:
             self.write(line)

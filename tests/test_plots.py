@@ -160,3 +160,16 @@ def test_frame_functions_skip_failed_rows():
     df = frame(RECORDS)
     assert len(data_axes(plots.bars(df))[0].patches) == 3
     assert len(data_axes(plots.versus(df, "seconds"))[0].lines[0].get_xdata()) == 3
+
+
+def test_a_diverged_run_is_drawn_and_its_exploding_loss_leaves_the_panel():
+    diverged = record("lr 10", 0.1, epochs=3)
+    diverged.update(status="diverged", reason="loss became NaN at epoch 3")
+    diverged["history"]["loss"] = [2.3, 1e9, None]  # NaN is stored as null
+    diverged["history"]["val_loss"] = [2.3, 5e8, None]
+    fig = plots.learning_curves(RECORDS + [diverged])
+    acc, loss = data_axes(fig)
+    assert len(acc.lines) == len(loss.lines) == 2 * 4
+    assert "lr 10 (diverged)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert acc.get_ylim()[0] <= 0.1  # at chance: still in view
+    assert loss.get_ylim()[1] < 1  # the ok runs' losses set the scale, not 1e9

@@ -218,8 +218,12 @@ def test_a_configuration_with_one_successful_seed_is_not_called_within_noise():
         rec("s", "B", 0.3, seed=s, status="diverged") for s in (43, 44)]
     text = narrate.findings(recs)
     assert "**B** could not be tested" in text and "within noise" not in text
-    assert "2 of 6 runs failed (B · seed 43, B · seed 44)" in text
+    assert "2 of 6 runs diverged (B · seed 43, B · seed 44)" in text and "failed" not in text
     assert repeats.comparison_table(recs).loc["B", "significant (α = 0.05)"].startswith("not tested")
+    assert repeats.table(recs).loc["B", "status"] == "2 diverged"
+    recs[-1].update(status="failed")
+    assert repeats.table(recs).loc["B", "status"] == "1 diverged, 1 failed"
+    assert "1 of 6 runs failed (B · seed 44)" in narrate.findings(recs)
 
 
 def test_single_seed_findings_say_there_is_no_noise_estimate():

@@ -127,7 +127,8 @@ def _label_axis_start(ax, start: float, axis: str = "y") -> None:
 
 def learning_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
     """One panel per metric; colour = configuration, dashed = training, solid = validation."""
-    ok = [r for r in _ok_records(records) if r.get("history")]
+    # A diverged run is shown too: its curves are the result (R3's learning rate 0.1).
+    ok = [r for r in records if r.get("status") in ("ok", "diverged") and r.get("history")]
     if not ok:
         return _empty()
     fig = _figure(height=4.2 if len(ok) > 4 else HEIGHT)
@@ -140,14 +141,22 @@ def learning_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy
                 ys = hist.get(key)
                 if ys:
                     # Markers keep a one- or two-epoch run visible (a single point draws no line).
-                    ax.plot(range(1, len(ys) + 1), ys, linestyle=style, color=colour, linewidth=1.6,
-                            marker="o" if len(ys) <= 3 else None, markersize=3)
+                    ax.plot(range(1, len(ys) + 1), np.asarray(ys, dtype=float), linestyle=style, color=colour,
+                            linewidth=1.6, marker="o" if len(ys) <= 3 else None, markersize=3)
+        if metric == "loss":  # an exploding loss would flatten every other curve: it leaves the panel
+            kept = [v for r in ok if r["status"] == "ok" for k in (metric, f"val_{metric}")
+                    for v in r["history"].get(k) or [] if v is not None and math.isfinite(v)]
+            if kept and any(r["status"] == "diverged" for r in ok):
+                pad = 0.05 * (max(kept) - min(kept) or 1)
+                ax.set_ylim(min(kept) - pad, max(kept) + pad)
         ax.set_title(f"{_pretty(metric).capitalize()} per epoch")
         ax.set_xlabel("epoch")
         ax.set_ylabel(_pretty(metric))
         ax.xaxis.get_major_locator().set_params(integer=True)
     # proxy handles: a legend built from the plotted lines would repeat every configuration twice
-    handles = [Line2D([], [], color=c, linewidth=2.5, label=r["label"]) for c, r in zip(colours, ok)]
+    handles = [Line2D([], [], color=c, linewidth=2.5,
+                      label=r["label"] + (" (diverged)" if r["status"] == "diverged" else ""))
+               for c, r in zip(colours, ok)]
     handles += [
         Line2D([], [], color="0.3", linestyle="--", label="training"),
         Line2D([], [], color="0.3", linestyle="-", label="validation"),

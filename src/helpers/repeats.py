@@ -109,7 +109,9 @@ def table(records) -> pd.DataFrame:
         row["gap (train−val)"] = round(float(np.mean(gap)), 4) if gap else None
         row["parameters"] = int(params[0]) if params else None
         row["time (s, mean)"] = round(float(np.mean(secs)), 1) if secs else None
-        row["status"] = "ok" if len(ok) == len(rs) else f"{len(rs) - len(ok)} failed"
+        diverged = sum(r.get("status") == "diverged" for r in rs)
+        failed = len(rs) - len(ok) - diverged
+        row["status"] = ", ".join([f"{diverged} diverged"] * bool(diverged) + [f"{failed} failed"] * bool(failed)) or "ok"
         rows.append(row)
     return pd.DataFrame(rows).set_index("configuration")
 
@@ -225,11 +227,13 @@ def findings(records, links: bool = False) -> str:
     parts.append(f"{verdict}: the largest mean train–validation gap is {narrate._pp(gap)} percentage points "
                  f"(**{worst['label']}**).")
     ok_ids = {id(r) for r in ok}
-    failed = [r for r in records if id(r) not in ok_ids]
-    if failed:
-        names = ", ".join(f"{r.get('label')} · seed {r.get('seed')}" for r in failed)
-        parts.append(f"{len(failed)} of {len(records)} runs failed ({names}) and "
-                     f"{'is' if len(failed) == 1 else 'are'} excluded.")
+    for word in ("diverged", "failed"):
+        bad = [r for r in records if id(r) not in ok_ids and (r.get("status") == "diverged") == (word == "diverged")]
+        if bad:
+            names = ", ".join(f"{r.get('label')} · seed {r.get('seed')}"
+                              + (f": {r['reason']}" if r.get("reason") else "") for r in bad)
+            parts.append(f"{len(bad)} of {len(records)} runs {word} ({names}) and "
+                         f"{'is' if len(bad) == 1 else 'are'} excluded from the comparisons.")
     return " ".join(p for p in parts if p)
 
 

@@ -253,7 +253,7 @@ def run_all(specs: list[dict], *, events_path: str | None = None, threads: int |
         records.append(record)
         m = record.get("metrics", {})
         _emit(events_path, event="done", study=spec["study"], label=spec["label"], index=i,
-              total=len(specs), status=record["status"], error=record.get("error"),
+              total=len(specs), status=record["status"], error=record.get("error"), reason=record.get("reason"),
               cached=record.get("cached", False), val_accuracy=m.get("val_accuracy"),
               test_accuracy=m.get("test_accuracy"), seconds=m.get("seconds"))
     return records
