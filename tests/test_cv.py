@@ -347,3 +347,16 @@ def test_report_repeats_do_not_multiply_the_folds(tmp_path):
     assert {r["seed"] for r in plan.studies["cv"].runs} == {plan.report.seed}
     labels = [r["label"] for r in plan.studies["cv"].runs]
     assert len(labels) == len(set(labels)) and all("seed" not in label for label in labels)
+
+
+def test_selected_says_how_many_epochs_in_one_readable_sentence():
+    rs = records([0.90, 0.92, 0.91], [0.80, 0.83, 0.81], folds=3, best_epoch=4)
+    refit = {"study": "cv", "kind": "cv", "label": "A", "seed": 42, "status": "ok",
+             "axis": {"variant": "A", "refit": True, "test": "t"},
+             "config": {"model": {"hidden": [8]}, "training": {"epochs": 4, "early_stopping": None},
+                        "data": {"dataset": "digits", "seed": 42, "refit": True}},
+             "data_info": {"train": 1437, "val": 0, "test": 360},
+             "metrics": {"test_accuracy": 0.9, "f1_macro": 0.89, "train_accuracy": 0.95, "params": 100, "seconds": 1.0}}
+    text = cvsection.selected(rs + [refit])
+    assert "for **4** epochs (the rounded mean best epoch of its folds: 4, 4, 4; early stopping needs a " \
+           "validation split, and none is left), then evaluated **once**" in text

@@ -148,3 +148,16 @@ def test_ranking_defaults_are_r1s_and_a_report_changes_only_what_it_names(tmp_pa
     assert config.load(write(tmp_path, "")).report.ranking.weights.model_dump() == R1
     w = config.load(write(tmp_path, "ranking: {weights: {seconds: 1.0e-1}}")).report.ranking.weights
     assert w.seconds == 0.1 and w.test_accuracy == 0.45
+
+
+def test_a_configuration_several_studies_share_is_one_row_and_robustness_is_not_ranked_again():
+    # the base configuration trained once (the same cached runs) but listed by three studies
+    shared = [{**rec(label, 0.9, 0.01, 100, 1.0, study=study), "key": "k1"}
+              for study, label in (("depth", "2 layers"), ("activation", "relu"), ("optimizer", "Adam"))]
+    other = {**rec("1 layer", 0.8, 0.02, 50, 1.0, study="depth"), "key": "k2"}
+    again = {**rec("2 layers (depth)", 0.91, 0.01, 100, 1.0, study="robustness", seed=1), "key": "k3", "kind": "robustness"}
+    frame, _, _ = ranking.rank(shared + [other, again], R1)
+    assert frame["configuration"].tolist() == ["2 layers / relu / Adam", "1 layer"]
+    assert frame["study"].tolist()[0] == "depth / activation / optimizer" and frame["rank"].tolist() == [1, 2]
+    html = ranking.section_html(shared + [other, again], Ranking())
+    assert "names joined by “/”" in html and "re-runs are not ranked again" in html

@@ -326,3 +326,49 @@ def test_build_with_seeds_and_a_robustness_section(tmp_path):
     again = build()
     assert again.returncode == proc.returncode
     assert "robustness: unchanged" in again.stderr and "width: unchanged" in again.stderr
+
+
+# --- a reader's review: wording where only some studies repeat, and nothing ranked inside noise ------
+
+def _axis_seeded(label, x, vals, tests):
+    return [{**r, "axis": {"units": x}} for r in seeded(label, vals, tests)]
+
+
+def test_conclusions_do_not_extend_a_range_whose_best_is_within_noise_of_the_runner_up():
+    # 64 leads 32 by a mean that the paired test does not separate: "keeps improving" would rank them
+    recs = (_axis_seeded("8", 8, [0.50, 0.51, 0.52], [0.50, 0.51, 0.52])
+            + _axis_seeded("32", 32, [0.90, 0.87, 0.92], [0.90, 0.87, 0.92])
+            + _axis_seeded("64", 64, [0.93, 0.88, 0.93], [0.89, 0.91, 0.86]))
+    assert "within noise" in narrate.findings(recs)
+    assert "extend the range" not in narrate.conclusions(recs)
+
+
+def test_one_comparison_within_noise_is_not_called_every_difference():
+    text = narrate.findings(OVERLAPPING)
+    assert "The difference to **B** is within noise" in text and "does not rank" in text
+    assert "smallest" not in text and "Every difference" not in text
+
+
+def test_a_confidence_interval_of_an_accuracy_stays_within_0_and_1():
+    recs = seeded("A", [0.95, 0.99], [0.95, 0.99]) + seeded("B", [0.01, 0.06], [0.01, 0.06])
+    t = repeats.table(recs)
+    bounds = [float(x) for cell in t["val acc 95 % CI"] for x in cell.strip("[]").split(", ")]
+    assert min(bounds) == 0.0 and max(bounds) == 1.0  # t(1) over two seeds reaches far past both ends
+
+
+def test_text_about_seeds_names_the_only_study_that_repeats():
+    # the robustness study alone repeats (seeds 1, 2); the others ran once with seed 42
+    recs = ([rec("width", "8 units", 0.90), rec("width", "16 units", 0.80)]
+            + [rec("robustness", "8 units (width)", 0.9 + s / 100, seed=s) for s in (1, 2)])
+    abstract = narrate.abstract(recs)
+    assert "In the *robustness* study each configuration was trained with 2 seeds (1, 2)" in abstract
+    assert "Each configuration was trained" not in abstract
+    discussion = narrate.discussion(recs)
+    assert "The *robustness* study trained its configurations over several seeds (1, 2)" in discussion
+    assert "42" not in discussion.split("\n\n")[-1]
+    assert "Outside the robustness study, each configuration was trained with a single seed" in narrate.conclusions(recs)
+
+
+def test_seeds_report_abstract_counts_configurations_stuck_at_chance():
+    recs = SEPARATED + seeded("C", [0.10, 0.11, 0.10], [0.1, 0.1, 0.1])
+    assert "(1 configuration stuck near chance level excluded)" in narrate.abstract(recs)

@@ -350,3 +350,30 @@ def test_a_cv_refit_neither_gives_the_split_nor_hides_the_folds_from_the_run_cou
             for tr in soup.find(id="summary-table").find_all("tr")[1:]}
     folds = len(plan.studies["cv"].runs)
     assert rows["cv"] == f"{folds + 1}/{folds + 1}" and rows["depth"] == "1/1"
+
+
+def test_methodology_says_an_mlp_and_the_summary_caption_explains_seeds_and_folds(tmp_path):
+    params = tmp_path / "m.yaml"
+    params.write_text("title: M\ndataset: digits\nrepeats: 2\nstudies:\n  depth: {layers: [1, 2]}\n")
+    plan = config.load(params, profile="smoke")
+    outcomes = fake_records(plan)
+    for r in outcomes[0].records:
+        r["metrics"]["params"] = len(r["config"]["model"]["hidden"]) * 1000  # the same over seeds, as trained
+    text = report.methodology(plan, [r for o in outcomes for r in o.records])
+    assert "an MLP with hidden layers" in text and "a MLP" not in text
+    soup = BeautifulSoup(report.render(report.combined(plan, outcomes, "2024-01-01")), "html.parser")
+    caption = soup.find(id="summary-table").find("caption").get_text()
+    assert "a study trained over several seeds shows means over them" in caption
+    assert "mean fold score" not in caption  # no cross-validation study here
+
+
+def test_versus_caption_promises_no_star_without_a_baseline_and_names_what_is_not_drawn():
+    def one(label, lr, status="ok", baseline=False):
+        m = {"test_accuracy": 0.8, "val_accuracy": 0.8, "train_accuracy": 0.8, "params": 10, "seconds": 1.0}
+        return {"study": "lr", "kind": "learning_rate", "label": label, "axis": {"learning_rate": lr},
+                "baseline": baseline, "seed": 42, "status": status, "metrics": m, "config": {}}
+    recs = [one("learning rate 10", 10.0, status="diverged"), one("learning rate 0.1", 0.1), one("learning rate 0.01", 0.01)]
+    caption = section.versus(recs, x="learning_rate", logx=True).data.split("<figcaption>")[1]
+    assert "star" not in caption and "not drawn: learning rate 10 (diverged)" in caption
+    recs[1]["baseline"] = True
+    assert "the star marks the baseline" in section.versus(recs, x="learning_rate", logx=True).data

@@ -148,9 +148,9 @@ def selected(records: list[dict]) -> str:
     m, t = refit["metrics"], refit["config"]["training"]
     folds = [r for r in records if is_fold(r) and r.get("status") == "ok" and r["axis"]["variant"] == best]
     stopped = any(r["config"]["training"].get("early_stopping") for r in folds)
-    epochs = (f"for **{t['epochs']}** epochs, the rounded mean best epoch of its folds ("
+    epochs = (f"for **{t['epochs']}** epochs (the rounded mean best epoch of its folds: "
               + ", ".join(str(r["metrics"]["best_epoch"]) for r in folds)
-              + "): early stopping needs a validation split, and none is left" if stopped
+              + "; early stopping needs a validation split, and none is left)" if stopped
               else f"for {t['epochs']} epochs, as in its folds")
     text.append(f"It was retrained from a fresh initialisation on all {refit['data_info']['train']:,} "
                 f"training+validation samples {epochs}, then evaluated **once** on the "

@@ -341,10 +341,19 @@ def abstract(records: Iterable[dict]) -> str:
     parts = [f"This report covers {len(studies)} {'study' if len(studies) == 1 else 'studies'} with "
              f"{len(records)} training runs{on}" + (f", of which {lost}." if lost else ".")]
     from helpers import repeats
-    if repeats.repeated(ok):
+    several = {study: repeats.seeds(rs) for study, rs in _by_study(ok).items() if repeats.repeated(rs)}
+    if several:
         ok = _ok(repeats.collapse(ok))
-        parts.append(f"Each configuration was trained with {len(repeats.seeds(records))} seeds; the numbers below "
-                     "are means over them.")
+        used = sorted({s for ss in several.values() for s in ss})  # not the single-seed studies' seed
+        counts = {len(ss) for ss in several.values()}
+        n = f"{counts.pop()} seeds" if len(counts) == 1 else "several seeds"
+        if len(several) == len(studies):
+            parts.append(f"Each configuration was trained with {n}; the numbers below are means over them.")
+        else:
+            parts.append(f"In the {', '.join(f'*{s}*' for s in several)} stud{'y' if len(several) == 1 else 'ies'} "
+                         f"each configuration was trained with {n} ({', '.join(map(str, used))}); "
+                         f"{'its' if len(several) == 1 else 'their'} numbers below are means over them, and the other "
+                         "studies ran once per configuration.")
     b = best(ok)
     if b is None:
         return parts[0] + " No run finished successfully."
@@ -358,7 +367,8 @@ def abstract(records: Iterable[dict]) -> str:
     tests = [_m(r, "test_accuracy") for r in sensible]
     excluded = len(ok) - len(sensible)
     parts.append(f"Test accuracy of the successful configurations ranges from {_acc(min(tests))} to {_acc(max(tests))}"
-                 + (f" ({excluded} run{'s' if excluded > 1 else ''} stuck near chance level excluded)." if excluded else "."))
+                 + (f" ({excluded} {'configuration' if several else 'run'}{'s' if excluded > 1 else ''} stuck near "
+                    "chance level excluded)." if excluded else "."))
     ranked = {study: _ranked(rs) for study, rs in _by_study(sensible).items()
               if rs[0].get("kind") != "robustness"}  # it re-trains other studies' best: not a factor
     spreads = sorted(((_m(rs[0], "val_accuracy") - _m(rs[-1], "val_accuracy"), study, rs[0], rs[-1])
@@ -393,7 +403,8 @@ def conclusions(records: Iterable[dict]) -> str:
         trend = "" if several and tied else trend  # a trend through differences within noise is no finding
         plateaus += [study] if shape in ("plateau", "flat") else []
         edge = _edge(ok)
-        edges += [(study, *edge)] if edge and shape in ("rises", "falls") else []
+        # "keeps improving towards that end" would rank the best above a runner-up within noise
+        edges += [(study, *edge)] if edge and shape in ("rises", "falls") and not tied else []
         bullets.append(f"- **{study}**: {headline} {trend}".rstrip())
     ok = _ok(records)
     future = []
@@ -420,8 +431,9 @@ def conclusions(records: Iterable[dict]) -> str:
     if len(pairs) == len(set(pairs)):
         close = f"; {close_calls} {'study has' if close_calls == 1 else 'studies have'} a best and runner-up within " \
                 f"1 point that only repeats could separate" if close_calls else ""
-        future.append(f"- Each configuration was trained with a single seed: repeat runs over several seeds to get "
-                      f"error bars{close}.")
+        outside = any(r.get("kind") == "robustness" for r in records)  # it did repeat its configurations
+        future.append(f"- {'Outside the robustness study, each' if outside else 'Each'} configuration was trained "
+                      f"with a single seed: repeat runs over several seeds to get error bars{close}.")
     div = _diverged_runs(records)
     failed = len(records) - len(ok) - len(div)
     if div:
@@ -554,7 +566,6 @@ def discussion(records: Iterable[dict], links: bool = False) -> str:
     pattern, and cost against accuracy. ``links``: refer to tables and figures (see ``ref``)."""
     from helpers import repeats
     records = list(records)
-    several = repeats.repeated(records)
     # the robustness study repeats other studies' configurations: it is not a factor of its own
     raw = [r for r in records if r.get("kind") != "robustness"]
     ok = _ok(repeats.collapse(raw))
@@ -569,14 +580,30 @@ def discussion(records: Iterable[dict], links: bool = False) -> str:
     paragraphs = [_what_mattered(groups, links)]
     if stuck:
         names = ", ".join(f"**{r['label']}** (*{r.get('study')}*)" for r in stuck)
-        paragraphs[-1] += (f" Left out of this ranking, as configurations that failed to train (validation "
+        lead = "Left out of this ranking, as configurations that" if paragraphs[-1] else "Some configurations"
+        paragraphs[-1] += (f" {lead} failed to train (validation "
                            f"accuracy below {_acc(floor)}, halfway between chance, {_acc(chance)}, and the best): "
                            f"{names}. Such a failure says more about its settings than about the factor.")
-    paragraphs += [_overfitting(_ok(raw), links), _cost(ok, links),
-                   f"Configurations were trained over several seeds ({', '.join(map(str, repeats.seeds(records)))}): "
-                   f"the numbers above are means, and each study's findings test its best configuration against the "
-                   f"others ({repeats.TEST_NAME}, Holm-corrected); differences that test does not find are called "
-                   "within noise." if several else
-                   "Each configuration was trained once, with one seed: differences below about 1 point are within "
-                   "the run-to-run noise and are not claimed as effects anywhere in this report."]
+    paragraphs += [_overfitting(_ok(raw), links), _cost(ok, links), _seeds_paragraph(records)]
     return "\n\n".join(p.strip() for p in paragraphs if p.strip())
+
+
+def _seeds_paragraph(records: list[dict]) -> str:
+    """What the report's seeds allow: tests where studies repeat their runs, the 1-point rule where not."""
+    from helpers import repeats
+    several = {study: repeats.seeds(rs) for study, rs in _by_study(records).items() if repeats.repeated(rs)}
+    one = len(several) == 1 and len(_by_study(records)) > 1
+    whose = "its" if one else "each study's"
+    tests = (f"{whose} findings test its best configuration against the others "
+             f"({repeats.TEST_NAME}, Holm-corrected); differences that test does not find are called within noise")
+    if not several:
+        return ("Each configuration was trained once, with one seed: differences below about 1 point are within "
+                "the run-to-run noise and are not claimed as effects anywhere in this report.")
+    used = ", ".join(map(str, sorted({s for ss in several.values() for s in ss})))
+    if len(several) == len(_by_study(records)):
+        return f"Configurations were trained over several seeds ({used}): the numbers above are means, and {tests}."
+    return (f"The {', '.join(f'*{s}*' for s in several)} stud{'y' if len(several) == 1 else 'ies'} trained "
+            f"{'its' if len(several) == 1 else 'their'} configurations over several seeds ({used}): "
+            f"{'its' if len(several) == 1 else 'their'} numbers are means, and {tests}. The other studies trained "
+            "each configuration once: differences there below about 1 point are within the run-to-run noise and "
+            "are not claimed as effects.")

@@ -33,10 +33,11 @@ WORDS = {"test_accuracy": "test accuracy", "auc": "ROC AUC", "gap": "low overfit
 def candidates(records: list[dict]) -> pd.DataFrame:
     """One row per configuration (study, label) among the successful runs with a test score;
     a configuration trained with several seeds is the mean over them. Cross-validation folds
-    have no test score and are not configurations of their own: left out."""
-    rows = [{"study": r.get("study"), "configuration": r.get("label"),
+    have no test score and are not configurations of their own: left out; so are the robustness
+    study's re-runs, whose configurations are ranked under the studies they come from."""
+    rows = [{"study": r.get("study"), "configuration": r.get("label"), "key": r.get("key"),
              **{metric: (r.get("metrics") or {}).get(metric) for metric, _, _ in COMPONENTS.values()}}
-            for r in records if r.get("status") == "ok" and not is_fold(r)
+            for r in records if r.get("status") == "ok" and not is_fold(r) and r.get("kind") != "robustness"
             and (r.get("metrics") or {}).get("test_accuracy") is not None]
     if not rows:
         return pd.DataFrame(columns=["study", "configuration", "runs",
@@ -47,7 +48,24 @@ def candidates(records: list[dict]) -> pd.DataFrame:
     grouped = df.groupby(["study", "configuration"], sort=False)
     out = grouped[metrics].mean()
     out.insert(0, "runs", grouped.size())
-    return out.reset_index()
+    runs = grouped["key"].agg(lambda k: tuple(sorted(k)) if k.notna().all() else None).tolist()
+    return _merge_shared(out.reset_index(), runs)
+
+
+def _merge_shared(frame: pd.DataFrame, runs: list) -> pd.DataFrame:
+    """One row for a configuration that several studies share (the same cached runs, e.g. the base
+    configuration of the depth, activation and optimizer studies): its studies and labels joined
+    with " / ", instead of identical rows that tie with each other."""
+    first: dict = {}
+    for i, ident in enumerate(runs):
+        first.setdefault(ident if ident else ("row", i), []).append(i)
+    keep = [rows[0] for rows in first.values()]
+    out = frame.loc[keep].copy()
+    for ident, rows in first.items():
+        if len(rows) > 1:
+            for col in ("study", "configuration"):
+                out.loc[rows[0], col] = " / ".join(dict.fromkeys(str(frame.loc[i, col]) for i in rows))
+    return out.reset_index(drop=True)
 
 
 def normalise(values: pd.Series, higher_is_better: bool) -> pd.Series:
@@ -164,6 +182,10 @@ def section_html(records: list[dict], settings) -> str:
             "parameters and short time count the smallest value as best. The weights are parameters "
             "(<code>ranking.weights</code>). "
             + "".join(f"{html.escape(note[0].upper() + note[1:])}. " for note in notes)
+            + ("A configuration that several studies share is one row, their names joined by “/”. "
+               if frame["study"].astype(str).str.contains(" / ").any() else "")
+            + ("The robustness study's re-runs are not ranked again: their configurations are ranked under "
+               "the studies they come from. " if any(r.get("kind") == "robustness" for r in records) else "")
             + "The ranking weighs test accuracy, so it describes the configurations and chooses none; "
             "every choice in this report is made on validation accuracy.</p>")
     return ('<h3 id="ranking">Composite ranking</h3>' + text

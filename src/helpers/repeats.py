@@ -92,7 +92,9 @@ def _pm(values: list[float]) -> tuple[str, str]:
         return "—", "—"
     if s["n"] == 1:
         return f"{s['mean']:.4f}", "—"
-    return f"{s['mean']:.4f} ± {s['std']:.4f}", f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
+    # accuracies and AUC lie in [0, 1]; a t interval over two or three seeds can reach past either end
+    low, high = max(s["ci_low"], 0.0), min(s["ci_high"], 1.0)
+    return f"{s['mean']:.4f} ± {s['std']:.4f}", f"[{low:.4f}, {high:.4f}]"
 
 
 def table(records) -> pd.DataFrame:
@@ -170,7 +172,7 @@ def headline(records) -> tuple[str, bool]:
     text = [f"The best configuration by mean validation accuracy is **{label}** (validation "
             f"{b['metrics']['val_accuracy']:.4f}{spread('val_accuracy')}, test "
             f"{b['metrics'].get('test_accuracy', float('nan')):.4f}{spread('test_accuracy')}, over "
-            f"{b['runs_ok'] if 'runs_ok' in b else 1} seeds)."]
+            f"{(n := b.get('runs_ok', 1))} seed{'s' * (n != 1)})."]
     rows = comparisons(records)["comparisons"]
     better = [r for r in rows if r["significant"] and r["diff"] > 0]
     worse = [r for r in rows if r["significant"] and r["diff"] <= 0]
@@ -183,7 +185,10 @@ def headline(records) -> tuple[str, bool]:
         text.append(" ".join(f"**{r['label']}** has significantly higher test accuracy ({narrate._pp(r['diff'])} "
                              f"points, {_p_is(r['p_holm'])}), although **{label}** leads on "
                              "validation accuracy." for r in worse))
-    if noise and len(noise) == len(rows):
+    if len(rows) == 1 and noise:  # one comparison: "every difference ... (smallest p)" would be odd
+        text.append(f"The difference to **{noise[0]['label']}** is within noise ({_p_is(noise[0]['p_holm'])}), "
+                    "so the study does not rank the two.")
+    elif noise and len(noise) == len(rows):
         text.append(f"Every difference from it is within noise (smallest {_p_is(min(r['p_holm'] for r in noise))}), "
                     "so the study does not rank its configurations.")
     elif len(noise) == 1:

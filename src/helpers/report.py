@@ -158,7 +158,7 @@ def methodology(plan: Plan, records: list[dict], n: int = 1) -> str:
                  else ", the configured number of epochs."),
               "", f"### {n}.2 Model and training", "",
               f"Every run starts from one base configuration and a study changes only what it studies: "
-              f"a {base_m.get('kind', 'mlp').upper()} with hidden layers {base_m.get('hidden')} "
+              f"{'an' if base_m.get('kind', 'mlp') == 'mlp' else 'a'} {base_m.get('kind', 'mlp').upper()} with hidden layers {base_m.get('hidden')} "
               f"({base_m.get('activation')}, initializer {base_m.get('initializer')}), "
               + ("one sigmoid output unit (two classes); " if info and info.get("classes") == 2 else "softmax output; ")
               + f"optimizer {base_t.get('optimizer')} (learning rate {base_t.get('learning_rate')}), "
@@ -245,7 +245,10 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
                    "accuracy is reported, never used to choose.</p>"
                    + _table(summary, "summary-table", "summary", "tab:summary",
                             "The best configuration of each study (by validation accuracy) with its test "
-                            "accuracy, macro F1, size and training time; runs = successful / all.")
+                            "accuracy, macro F1, size and training time; runs = successful / all"
+                            + ("; a study trained over several seeds shows means over them" * repeats.repeated(records))
+                            + ("; a cross-validation study's val acc is its mean fold score" * any(map(crossval.is_fold, every_run)))
+                            + ".")
                    + ranking.section_html(records, rep.ranking)),
              _html(_heading(n + 1, "Discussion", "discussion")),
              new_markdown_cell(narrate.discussion(records, links=True))]

@@ -149,9 +149,14 @@ def curves(records: list[dict]) -> HTML:
 
 def versus(records: list[dict], x: str, *, logx: bool = False, xlabel: str | None = None) -> HTML:
     what = xlabel or x.replace("_", " ")
+    star = any(r.get("baseline") and r.get("status") == "ok" for r in records)  # plots draw ok runs only
+    drawn = {r.get("label") for r in records if r.get("status") == "ok"}
+    gone = {r.get("label"): "diverged" if r.get("status") == "diverged" else "failed"
+            for r in records if r.get("label") not in drawn}
     return figure(records, plots.versus(metrics.frame(records), x=x, logx=logx, xlabel=xlabel), f"versus-{x}",
                   f"Test accuracy against {html.escape(what)} {html.escape(by(records))}; each point is one "
-                  "configuration, the star marks the baseline"
+                  "configuration" + (", the star marks the baseline" if star else "")
+                  + ("; not drawn: " + html.escape(", ".join(f"{k} ({v})" for k, v in gone.items())) if gone else "")
                   + ("; points are means over seeds with ± 1 standard deviation error bars." if
                      repeats.repeated(records) else "."))
 
