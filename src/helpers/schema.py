@@ -136,7 +136,34 @@ class Ranking(Strict):
     top: NonNegativeInt = 10  # rows in the table and bars in the chart; 0 leaves the ranking out
 
 
-class Report(Strict):
+class Repeats(Strict):
+    """``seeds: [..]`` or ``repeats: n``: every configuration is trained once per seed. The report
+    sets them for every study; a study's own value wins."""
+    seeds: Optional[list[NonNegativeInt]] = None
+    repeats: Optional[PositiveInt] = None
+    # Keys checked together: an error is blamed on whichever of them the user set last.
+    linked: ClassVar[dict[str, tuple[str, ...]]] = {"repeats": ("seeds",)}
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        if v is not None:
+            if not v:
+                raise ValueError("list at least one seed (or leave seeds out)")
+            dup = [s for i, s in enumerate(v) if s in v[:i]]
+            if dup:
+                raise ValueError(f"seeds lists {dup[0]} twice")
+        return v
+
+    @field_validator("repeats")
+    @classmethod
+    def _one(cls, v, info):
+        if v is not None and info.data.get("seeds") is not None:
+            raise ValueError("give either seeds (a list) or repeats (a count), not both")
+        return v
+
+
+class Report(Repeats):
     title: str
     author: str = ""
     course: str = ""
@@ -148,25 +175,11 @@ class Report(Strict):
     dataset: str
     profile: Literal["smoke", "quick", "full"] = "quick"
     seed: NonNegativeInt = 42
-    # Repeats: every configuration is trained once per seed (a study's own value wins).
-    seeds: Optional[list[NonNegativeInt]] = None
-    repeats: Optional[PositiveInt] = None
     data: DataSettings = DataSettings()
     profiles: dict[Literal["smoke", "quick", "full"], Profile]
     base: Base
     studies: dict[str, Any]
     ranking: Ranking = Ranking()  # the composite ranking across studies (helpers.ranking)
-    linked: ClassVar[dict[str, tuple[str, ...]]] = {"repeats": ("seeds",)}
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, v):
-        return _distinct_seeds(v)
-
-    @field_validator("repeats")
-    @classmethod
-    def _one(cls, v, info):
-        return _seeds_or_repeats(v, info)
 
     @field_validator("dataset")
     @classmethod
@@ -180,22 +193,6 @@ class Report(Strict):
         return v
 
 
-def _distinct_seeds(v):
-    if v is not None:
-        if not v:
-            raise ValueError("list at least one seed (or leave seeds out)")
-        dup = [s for i, s in enumerate(v) if s in v[:i]]
-        if dup:
-            raise ValueError(f"seeds lists {dup[0]} twice")
-    return v
-
-
-def _seeds_or_repeats(v, info):
-    if v is not None and info.data.get("seeds") is not None:
-        raise ValueError("give either seeds (a list) or repeats (a count), not both")
-    return v
-
-
 def _seed_values(obj, first: int) -> list[int] | None:
     """``seeds`` as given, or ``repeats: n`` as first, first + 1, ..., first + n - 1."""
     if obj.seeds is not None:
@@ -205,7 +202,7 @@ def _seed_values(obj, first: int) -> list[int] | None:
 
 # --- study kinds -----------------------------------------------------------------------------
 
-class Study(Strict):
+class Study(Repeats):
     kind: str
     title: str = ""
     question: str = ""
@@ -213,20 +210,7 @@ class Study(Strict):
     baseline: Optional[str] = None     # label of the reference configuration (default: the first)
     model: ModelPatch = ModelPatch()
     training: TrainingPatch = TrainingPatch()
-    seeds: Optional[list[NonNegativeInt]] = None   # overrides the report's seeds / repeats
-    repeats: Optional[PositiveInt] = None
     axis: ClassVar[str] = ""           # the swept key; its values must be distinct
-    linked: ClassVar[dict[str, tuple[str, ...]]] = {"repeats": ("seeds",)}
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, v):
-        return _distinct_seeds(v)
-
-    @field_validator("repeats")
-    @classmethod
-    def _one(cls, v, info):
-        return _seeds_or_repeats(v, info)
 
     def seed_list(self, report: "Report") -> list[int]:
         """The seeds each configuration is trained with: the study's, else the report's."""

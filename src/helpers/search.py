@@ -235,18 +235,10 @@ def train(runs: list[dict], *, events_path=None, threads=None, cache_dir=None, f
                        list(splits.class_names), directory, force=force, on_trial=progress)
     best = next(t for t in summary["trials"] if t["id"] == summary["best"])
     train_cfg = dict(best["training"], epochs=best["epochs"])  # Hyperband: the epochs the trial had
-    label = ", ".join(f"{k} {_short(v)}" for k, v in best["values"].items())
+    label = ", ".join(f"{k} {searchspace.shown_value(v)}" for k, v in best["values"].items())
     specs = [{**{k: v for k, v in r.items() if k != "search"}, "label": label, "axis": {}, "baseline": True,
               "config": {"model": best["model"], "training": train_cfg, "data": r["config"]["data"]}} for r in runs]
     records = training.run_all(specs, events_path=events_path, threads=threads, cache_dir=cache_dir, force=force)
     for r in records:
         r["search"] = summary
     return records
-
-
-def _short(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    if isinstance(v, list):
-        return "[" + ", ".join(map(str, v)) + "]"
-    return str(v)

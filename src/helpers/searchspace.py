@@ -119,3 +119,12 @@ def describe(key: str, p: dict) -> tuple[str, str]:
 
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def shown_value(v) -> str:
+    """A searched value as tables, labels and findings show it: 3 significant digits, lists bare."""
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v)

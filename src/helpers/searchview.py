@@ -12,6 +12,8 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from helpers import narrate, plots, searchspace, section
 
+_shown = searchspace.shown_value
+
 OBJECTIVE = {"val_accuracy": "validation accuracy", "val_loss": "validation loss"}
 
 
@@ -58,14 +60,6 @@ def _tid(trial_id: str) -> str:
     return str(int(trial_id)) if str(trial_id).isdigit() else str(trial_id)
 
 
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    if isinstance(v, list):
-        return "[" + ", ".join(map(str, v)) + "]"
-    return str(v)
-
-
 def trials(records: list[dict]) -> HTML:
     s = _summary(records)
     if not s:
@@ -75,7 +69,7 @@ def trials(records: list[dict]) -> HTML:
     rows = []
     for rank, t in enumerate(done[:s["top"]], 1):
         row = {"rank": rank, "trial": _tid(t["id"]), OBJECTIVE[s["objective"]]: f"{t['score']:.4f}"}
-        row.update({k: _cell(v) for k, v in t["values"].items()})
+        row.update({k: _shown(v) for k, v in t["values"].items()})
         row.update({"epochs": t["epochs"], "time (s)": None if t["seconds"] is None else round(t["seconds"], 1)})
         if s["algorithm"] == "hyperband":
             row["from trial"] = _tid(t["continues"]) if t["continues"] else "—"
@@ -164,7 +158,7 @@ def _edge(s: dict, best: dict) -> list[str]:
         side = "bottom" if where <= 0.1 else "top"
         if side == "bottom" and (lo <= 0 or (key == "layers" and lo <= 1)):
             continue  # nothing below it to try (no negative rate; zero hidden layers is the baseline)
-        out.append(f"`{key}` = {_cell(x)} lies at the {side} of its range ({_cell(lo)} to {_cell(hi)}): "
+        out.append(f"`{key}` = {_shown(x)} lies at the {side} of its range ({_shown(lo)} to {_shown(hi)}): "
                    f"a follow-up search should extend the range {'below' if side == 'bottom' else 'above'} it")
     return out
 
@@ -180,7 +174,7 @@ def findings(records: list[dict]) -> Markdown:
     best = done[0]
     parts = [f"The search ({html.escape(_words(s))}) ran {len(s['trials'])} trials, {len(done)} of which "
              f"completed{see(f'tab:{study}:trials')}. The best, trial {_tid(best['id'])}, reached {what} "
-             f"{acc(best['score'])} with " + ", ".join(f"`{k}` = {_cell(v)}" for k, v in best["values"].items()) + "."]
+             f"{acc(best['score'])} with " + ", ".join(f"`{k}` = {_shown(v)}" for k, v in best["values"].items()) + "."]
     rec = next((r for r in records if r.get("status") in ("ok", "diverged")), None)
     if rec is not None:
         m = rec["metrics"]
