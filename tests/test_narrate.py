@@ -130,6 +130,17 @@ def test_design_lists_varied_and_fixed():
     assert "12,000 training samples" in text and "5,000 test samples" in text
 
 
+def test_design_of_cross_validation_folds_does_not_claim_a_validation_split():
+    recs = []
+    for fold in (1, 2, 3):
+        cfg = config()
+        cfg["data"].update(fold=fold, folds=3)
+        recs.append(record(f"a · fold {fold}", 0.8, cfg=cfg))
+    fixed = narrate.design(recs).split("**Held fixed**")[1]
+    assert "folds=3" in fixed and "validation_split" not in fixed
+    assert "validation_split=0.2" in narrate.design([record("a", 0.8)])
+
+
 def test_design_nothing_varied():
     text = narrate.design([record("a", 0.8), record("b", 0.8)])
     assert "nothing" in text.split("**Held fixed**")[0]

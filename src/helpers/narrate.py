@@ -112,6 +112,8 @@ def _design_one(records: list[dict]) -> str:
         fixed = {k: v for k, v in fixed.items() if k not in CNN_ONLY}
     if fixed.get("model.init_stddev", 0) is None:  # unset: the initializer's own default, nothing to say
         del fixed["model.init_stddev"]
+    if any("data.folds" in f for f in flats):  # cross-validation: the folds replace the validation split
+        fixed = {k: v for k, v in fixed.items() if k not in ("data.validation_split", "data.validation_method")}
     lines = ["**Varied**"]
     lines += [f"- `{k}`: " + ", ".join(_compact(v) for v in vals) for k, vals in varied.items()]
     if not varied:
