@@ -205,16 +205,16 @@ def test_comparison_is_paired_over_folds_and_holm_corrected():
 
 def test_findings_say_within_noise_when_the_difference_is_not_significant():
     close = records([0.90, 0.88, 0.91, 0.87, 0.90], [0.89, 0.89, 0.90, 0.88, 0.89])
-    text = cvsection.findings(close)
+    text = cvsection.findings(close).data
     assert "within noise" in text and "no ranking is claimed" in text and "beats" not in text
     far = records([0.90, 0.92, 0.91, 0.93, 0.89], [0.80, 0.83, 0.81, 0.82, 0.80])
-    text = cvsection.findings(far)
+    text = cvsection.findings(far).data
     assert "beats the runner-up **B**" in text and "within noise" not in text
 
 
 def test_findings_warn_that_five_fold_wilcoxon_cannot_be_significant():
     far = records([0.90, 0.92, 0.91, 0.93, 0.89], [0.80, 0.83, 0.81, 0.82, 0.80], test="wilcoxon")
-    text = cvsection.findings(far)
+    text = cvsection.findings(far).data
     assert "within noise" in text and "cannot give p below 0.0625" in text
 
 
@@ -239,7 +239,7 @@ def test_no_successful_fold_selects_nothing():
     for r in rs:
         r["status"] = "failed"
     assert cvstudy.selected(rs) is None and cvstudy.refit_spec(rs) is None
-    assert "no findings" in cvsection.findings(rs)
+    assert "no findings" in cvsection.findings(rs).data
 
 
 # ---------------------------------------------------------------- training: fresh model per fold, no test
@@ -357,6 +357,6 @@ def test_selected_says_how_many_epochs_in_one_readable_sentence():
                         "data": {"dataset": "digits", "seed": 42, "refit": True}},
              "data_info": {"train": 1437, "val": 0, "test": 360},
              "metrics": {"test_accuracy": 0.9, "f1_macro": 0.89, "train_accuracy": 0.95, "params": 100, "seconds": 1.0}}
-    text = cvsection.selected(rs + [refit])
+    text = cvsection.selected(rs + [refit]).data
     assert "for **4** epochs (the rounded mean best epoch of its folds: 4, 4, 4; early stopping needs a " \
            "validation split, and none is left), then evaluated **once**" in text

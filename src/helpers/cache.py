@@ -156,7 +156,8 @@ def report_key(report_settings: dict, study_keys: list[str]) -> str:
     template that write it. Equal keys and reused studies: the report on disk is still right."""
     digest = hashlib.sha256(json.dumps({"report": report_settings, "studies": study_keys},
                                        sort_keys=True, default=str).encode())
-    for path in sorted([HERE / "report.py", HERE / "narrate.py", HERE / "ranking.py", HERE / "cvstudy.py", *(HERE / "templates").rglob("*")]):
+    # Every helper module: the report calls into most of them (narrate, ranking, repeats, cvstudy, ...).
+    for path in sorted([*HERE.glob("*.py"), *(HERE / "templates").rglob("*")]):
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

@@ -1,14 +1,22 @@
-"""What a cross-validation study's section shows (helpers.section's cv_* functions call these):
-the design, the fold scores with mean ± std, a figure of them, the paired tests, the selected
-configuration with its one test evaluation, and findings that never rank inside noise."""
+"""What a cross-validation study's section shows (its notebook calls these): the design, the fold
+scores with mean ± std, a figure of them, the paired tests, the selected configuration with its one
+test evaluation, and findings that never rank inside noise. Each returns what a notebook cell
+displays (Markdown or HTML); ``.data`` is the text."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+from IPython.display import HTML, Markdown
 
 from helpers import cvstudy, narrate, plots, stats
 from helpers.crossval import is_fold
+
+
+def _shown(kind):
+    """The function's text, wrapped as the notebook displays it."""
+    return lambda fn: functools.wraps(fn)(lambda records: kind(fn(records)))
 
 TESTS = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
 
@@ -25,6 +33,7 @@ def _p(p: float) -> str:
     return "—" if p is None or math.isnan(p) else ("< 0.0001" if p < 1e-4 else f"{p:.4f}")
 
 
+@_shown(Markdown)
 def design(records: list[dict]) -> str:
     """Markdown: folds, sizes, what varied, the selection and refit rules."""
     folds = [r for r in records if is_fold(r)]
@@ -57,6 +66,7 @@ def design(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@_shown(HTML)
 def table(records: list[dict]) -> str:
     from helpers.section import table_html
     df = cvstudy.summary(records)
@@ -105,6 +115,7 @@ def fold_figure(records: list[dict]):
     return fig
 
 
+@_shown(HTML)
 def figure(records: list[dict]) -> str:
     from helpers.section import figure_html
     return figure_html(fold_figure(records), f"fig:{_study(records)}:folds",
@@ -112,6 +123,7 @@ def figure(records: list[dict]) -> str:
                        "the folds (bar, with ± 1 standard deviation) per configuration.")
 
 
+@_shown(HTML)
 def tests(records: list[dict]) -> str:
     """The best variant against each other one, paired over folds, Holm-corrected."""
     from helpers.section import table_html
@@ -131,6 +143,7 @@ def tests(records: list[dict]) -> str:
                       f"comparison{'s' * (len(rows) != 1)}; significant means p (Holm) &lt; {stats.ALPHA}.")
 
 
+@_shown(Markdown)
 def selected(records: list[dict]) -> str:
     """Markdown: the selected configuration, how it was retrained, and its one test result."""
     best = cvstudy.selected(records)
@@ -162,6 +175,7 @@ def selected(records: list[dict]) -> str:
     return " ".join(text)
 
 
+@_shown(Markdown)
 def findings(records: list[dict]) -> str:
     """Markdown: what the folds show, never ranking inside noise."""
     c = cvstudy.comparison(records)

@@ -27,12 +27,12 @@ def variants(records: list[dict]) -> list[str]:
 
 
 def scores(records: list[dict]) -> dict[str, dict[int, float]]:
-    """variant -> {fold: validation accuracy of that fold}; a fold trained with several seeds
-    scores the mean over them. Failed folds are left out."""
-    acc: dict[str, dict[int, list[float]]] = {v: {} for v in variants(records)}
-    for r in _ok_folds(records):
-        acc[r["axis"]["variant"]].setdefault(r["axis"]["fold"], []).append(r["metrics"]["val_accuracy"])
-    return {v: {f: float(np.mean(s)) for f, s in sorted(folds.items())} for v, folds in acc.items()}
+    """variant -> {fold: validation accuracy of that fold} (one seed per fold: config.CVStudy).
+    Failed folds are left out."""
+    out: dict[str, dict[int, float]] = {v: {} for v in variants(records)}
+    for r in sorted(_ok_folds(records), key=lambda r: r["axis"]["fold"]):
+        out[r["axis"]["variant"]][r["axis"]["fold"]] = float(r["metrics"]["val_accuracy"])
+    return out
 
 
 def method(records: list[dict]) -> str:

@@ -16,8 +16,9 @@ from typing import Callable
 from helpers.config import NOTEBOOKS, ROOT, StudyPlan
 
 
-# Code that shapes a study's notebook output without changing what runs compute.
-PRESENTATION_SOURCES = ("section.py", "plots.py", "narrate.py", "metrics.py", "repeats.py", "stats.py", "cvstudy.py", "cvsection.py")
+# A study's notebook output may depend on any helper module but these two, which run only in the
+# build process (a hand-made list of the others went stale as modules were added).
+BUILD_ONLY = ("execute.py", "report.py")
 
 
 @dataclass
@@ -92,7 +93,8 @@ def study_state(plan: StudyPlan, notebooks: Path = NOTEBOOKS) -> dict:
         inputs = cache.key_inputs(spec, data.content_hash(spec["config"]["data"]["dataset"]))
         runs[run_id] = {"key": cache.run_key(spec, inputs["data_files"]), "inputs": inputs}
     state = {"template": digest((notebooks / f"{plan.kind}.ipynb").read_bytes()),
-             "presentation": digest(b"".join((here / n).read_bytes() for n in PRESENTATION_SOURCES)),
+             "presentation": digest(b"".join(p.name.encode() + b"\0" + p.read_bytes()
+                                             for p in sorted(here.glob("*.py")) if p.name not in BUILD_ONLY)),
              "parameters": digest(json.dumps({"title": plan.title, "question": plan.question,
                                               "runs": plan.runs}, sort_keys=True).encode()),
              "runs": runs}

@@ -343,7 +343,7 @@ def abstract(records: Iterable[dict]) -> str:
     parts = [f"This report covers {len(studies)} {'study' if len(studies) == 1 else 'studies'} with "
              f"{len(records)} training runs{on}" + (f", of which {lost}." if lost else ".")]
     from helpers import repeats
-    several = {study: repeats.seeds(rs) for study, rs in _by_study(ok).items() if repeats.repeated(rs)}
+    several = repeats.repeated_studies(ok)
     if several:
         ok = _ok(repeats.collapse(ok))
         used = sorted({s for ss in several.values() for s in ss})  # not the single-seed studies' seed
@@ -593,7 +593,7 @@ def discussion(records: Iterable[dict], links: bool = False) -> str:
 def _seeds_paragraph(records: list[dict]) -> str:
     """What the report's seeds allow: tests where studies repeat their runs, the 1-point rule where not."""
     from helpers import repeats
-    several = {study: repeats.seeds(rs) for study, rs in _by_study(records).items() if repeats.repeated(rs)}
+    several = repeats.repeated_studies(records)
     one = len(several) == 1 and len(_by_study(records)) > 1
     whose = "its" if one else "each study's"
     tests = (f"{whose} findings test its best configuration against the others "

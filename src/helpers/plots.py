@@ -149,21 +149,24 @@ def learning_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy
             if kept and any(r["status"] == "diverged" for r in ok):
                 pad = 0.05 * (max(kept) - min(kept) or 1)
                 ax.set_ylim(min(kept) - pad, max(kept) + pad)
-        ax.set_title(f"{_pretty(metric).capitalize()} per epoch")
+    labels = [r["label"] + (" (diverged)" if r["status"] == "diverged" else "") for r in ok]
+    _epoch_panels(fig, axes, metrics, zip(colours, labels))
+    return fig
+
+
+def _epoch_panels(fig: Figure, axes, metrics: Sequence[str], entries, title: str = "", band: str = "") -> None:
+    """Titles and axes of per-epoch panels, and one legend: a colour per configuration (proxy
+    handles: the plotted lines would list every configuration twice), dashed/solid per split."""
+    for ax, metric in zip(axes, metrics):
+        ax.set_title(f"{_pretty(metric).capitalize()} per epoch{title}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(_pretty(metric))
         ax.xaxis.get_major_locator().set_params(integer=True)
-    # proxy handles: a legend built from the plotted lines would repeat every configuration twice
-    handles = [Line2D([], [], color=c, linewidth=2.5,
-                      label=r["label"] + (" (diverged)" if r["status"] == "diverged" else ""))
-               for c, r in zip(colours, ok)]
-    handles += [
-        Line2D([], [], color="0.3", linestyle="--", label="training"),
-        Line2D([], [], color="0.3", linestyle="-", label="validation"),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5),
-               title="colour = configuration; dashed = training, solid = validation", frameon=False)
-    return fig
+    handles = [Line2D([], [], color=c, linewidth=2.5, label=label) for c, label in entries]
+    handles += [Line2D([], [], color="0.3", linestyle="--", label="training"),
+                Line2D([], [], color="0.3", linestyle="-", label="validation")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False,
+               title="colour = configuration; dashed = training, solid = validation" + band)
 
 
 def mean_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
@@ -192,15 +195,7 @@ def mean_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy", "
                         marker="o" if len(xs) <= 3 else None, markersize=3)
                 ax.fill_between(xs, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), color=colour,
                                 alpha=alpha, linewidth=0)
-        ax.set_title(f"{_pretty(metric).capitalize()} per epoch (mean over seeds)")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(_pretty(metric))
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    handles = [Line2D([], [], color=c, linewidth=2.5, label=label) for c, label in zip(colours, groups)]
-    handles += [Line2D([], [], color="0.3", linestyle="--", label="training"),
-                Line2D([], [], color="0.3", linestyle="-", label="validation")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False,
-               title="colour = configuration; dashed = training, solid = validation; band = min–max over seeds")
+    _epoch_panels(fig, axes, metrics, zip(colours, groups), " (mean over seeds)", "; band = min–max over seeds")
     return fig
 
 

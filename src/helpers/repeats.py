@@ -21,9 +21,7 @@ SUMMARISED = {"val_accuracy": "val acc", "test_accuracy": "test acc", "roc_auc":
 PER_RUN = ("history", "curves", "key", "cached", "error", "traceback", "seed")
 
 
-def _ok(records) -> list[dict]:
-    return [r for r in records if r.get("status") == "ok"
-            and (r.get("metrics") or {}).get("val_accuracy") is not None]
+_ok = narrate._ok  # successful runs with a validation score
 
 
 def groups(records) -> dict[tuple, list[dict]]:
@@ -41,6 +39,11 @@ def repeated(records) -> bool:
 
 def seeds(records) -> list:
     return sorted({r.get("seed") for r in records if r.get("seed") is not None})
+
+
+def repeated_studies(records) -> dict[str, list]:
+    """study -> its seeds, for the studies that train some configuration more than once."""
+    return {study: seeds(rs) for study, rs in narrate._by_study(records).items() if repeated(rs)}
 
 
 def _values(rs: list[dict], key: str) -> list[float]:
@@ -173,7 +176,8 @@ def headline(records) -> tuple[str, bool]:
             f"{b['metrics']['val_accuracy']:.4f}{spread('val_accuracy')}, test "
             f"{b['metrics'].get('test_accuracy', float('nan')):.4f}{spread('test_accuracy')}, over "
             f"{(n := b.get('runs_ok', 1))} seed{'s' * (n != 1)})."]
-    rows = comparisons(records)["comparisons"]
+    result = comparisons(records)
+    rows, untested = result["comparisons"], result["untested"]
     better = [r for r in rows if r["significant"] and r["diff"] > 0]
     worse = [r for r in rows if r["significant"] and r["diff"] <= 0]
     noise = [r for r in rows if not r["significant"]]  # kept in study order: no ranking implied
@@ -197,7 +201,6 @@ def headline(records) -> tuple[str, bool]:
     elif noise:
         text.append(f"The differences to {_names(noise)} are within noise (Holm-adjusted p ≥ {stats.ALPHA:g}), "
                     f"so no ranking is claimed among them and **{label}**.")
-    untested = comparisons(records)["untested"]
     if untested:
         text.append(f"{_names([{'label': u} for u in untested])} could not be tested against it: fewer than two "
                     "of {} seeds succeeded.".format("its" if len(untested) == 1 else "their"))
@@ -222,7 +225,7 @@ def findings(records, links: bool = False) -> str:
                      f"comparison{'s' * (len(rows) != 1)} with Holm's method; a difference counts only when "
                      f"the adjusted p is below {stats.ALPHA:g}.")
     means = _ok(collapse(ok))
-    if rows and not any(not r["significant"] for r in rows):
+    if rows and all(r["significant"] for r in rows):
         trend = narrate._trend(means)[1]
         parts.append(f"Averaged over seeds: {trend[0].lower()}{trend[1:]}" if trend else "")
     worst = max(means, key=narrate._gap)
@@ -244,11 +247,10 @@ def findings(records, links: bool = False) -> str:
 
 def methodology(records, seed: int) -> str:
     """The Methodology's sentence on seeds: which studies repeat their runs, and how they compare."""
-    by_study = _by_study(records)
-    several = {study: seeds(rs) for study, rs in by_study.items() if repeated(rs)}
+    several = repeated_studies(records)
     if not several:
         return f"Seed {seed}; one run per configuration."
-    single = [study for study in by_study if study not in several]
+    single = [study for study in narrate._by_study(records) if study not in several]
     used = sorted({s for ss in several.values() for s in ss})
     which = "Every configuration" if not single else (
         "In the " + ", ".join(f"*{s}*" for s in several) + f" stud{'y' if len(several) == 1 else 'ies'}, each configuration")
@@ -258,10 +260,3 @@ def methodology(records, seed: int) -> str:
             f"configuration (highest mean validation accuracy) is compared with each other one by a two-sided "
             f"{TEST_NAME} on test accuracy, with Holm's correction for the number of comparisons."
             + (f" Other studies: seed {seed}, one run per configuration." if single else ""))
-
-
-def _by_study(records) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for r in records:
-        out.setdefault(r.get("study", ""), []).append(r)
-    return out

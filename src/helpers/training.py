@@ -162,21 +162,16 @@ def run(spec: dict, splits: datasets.Splits) -> dict:
     # The model measured below is the one that was trained (restored best weights, if any).
     ev = lambda x, y: model.evaluate(**_inputs(x, y, 1024), verbose=0)  # noqa: E731
     train_loss, train_acc = ev(splits.x_train, y_train)
-    m = {"train_accuracy": float(train_acc)}
-    if y_val is not None:
+    m = {"train_accuracy": float(train_acc), "train_loss": float(train_loss), "params": int(model.count_params()),
+         "epochs_run": len(history.get("loss", [])), "seconds": seconds}
+    if y_val is not None:  # a refit has none: no validation score, gap or best epoch
         val_loss, val_acc = ev(splits.x_val, y_val)
-        m["val_accuracy"] = float(val_acc)
+        m.update(val_accuracy=float(val_acc), val_loss=float(val_loss), gap=float(train_acc - val_acc),
+                 best_epoch=metrics.best_epoch(history, stop["monitor"] if stop else "val_loss"))
     extra = {}
     if y_test is not None:  # a cross-validation fold never predicts, nor evaluates, the test split
         test, extra = _test_metrics(model, splits, y_test, binary)
         m.update(test)
-    m["train_loss"] = float(train_loss)
-    if y_val is not None:
-        m.update(val_loss=float(val_loss), gap=float(train_acc - val_acc))
-    m.update(params=int(model.count_params()), epochs_run=len(history.get("loss", [])))
-    if y_val is not None:  # without a validation split no epoch is "best"
-        m["best_epoch"] = metrics.best_epoch(history, stop["monitor"] if stop else "val_loss")
-    m["seconds"] = seconds
     # A diverged run is a result (cached, shown, never "best"), not a failure.
     return _clean({**spec, "status": "diverged" if diverge.reason else "ok", "error": None,
                    "reason": diverge.reason, "metrics": m,
