@@ -49,16 +49,16 @@ BODIES = {
                    (None, "section.failures(records)"), ("Learning curves", "section.curves(records)"),
                    ("Spread over seeds", "section.spread(records)"),
                    ("Findings", "section.comparisons(records)"), (None, "section.findings(records)")],
-    "cv": [(None, "cvsection.design(records)"), ("Fold scores", "cvsection.table(records)"),
-           (None, "section.failures(records)"), (None, "cvsection.figure(records)"),
-           ("Paired comparison across folds", "cvsection.tests(records)"),
-           ("Selected configuration, retrained and tested once", "cvsection.selected(records)"),
-           ("Findings", "cvsection.findings(records)")],
-    "search": [(None, "searchview.space(records)"), ("Top trials", "searchview.trials(records)"),
-               ("Validation score against each hyperparameter", "searchview.scores(records)"),
+    "cv": [(None, "section.cv_design(records)"), ("Fold scores", "section.cv_table(records)"),
+           (None, "section.failures(records)"), (None, "section.cv_figure(records)"),
+           ("Paired comparison across folds", "section.cv_tests(records)"),
+           ("Selected configuration, retrained and tested once", "section.cv_selected(records)"),
+           ("Findings", "section.cv_findings(records)")],
+    "search": [(None, "section.search_space(records)"), ("Top trials", "section.search_trials(records)"),
+               ("Validation score against each hyperparameter", "section.search_scores(records)"),
                ("Best trial, retrained and tested once", "section.table(records)"),
                (None, "section.failures(records)"), ("Learning curves of the retrained best trial", "section.curves(records)"),
-               ("Findings", "searchview.findings(records)")],
+               ("Findings", "section.search_findings(records)")],
 }
 
 for kind, (title, varied, figures) in STUDIES.items():
@@ -80,8 +80,7 @@ for kind, (title, varied, figures) in STUDIES.items():
             "cache_dir = None  # run cache (build_report.py: reports/.cache); None: train everything\n"
             "force = False  # True: train again even where the cache has the run",
             metadata={"tags": ["parameters"]}),
-        # a study with a section module of its own (cv, search) imports it too
-        new_code_cell("from helpers import section" + {"cv": ", cvsection", "search": ", searchview"}.get(kind, "")),
+        new_code_cell("from helpers import section"),
         # The report leaves this cell's code out (paths and threads of one build); Appendix C lists
         # the parameters it trained.
         new_code_cell("records = section.train(study, runs, results_path=results_path, events_path=events_path,\n"

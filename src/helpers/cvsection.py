@@ -1,7 +1,7 @@
-"""What a cross-validation study's section shows (its notebook calls these): the design, the fold
-scores with mean ± std, a figure of them, the paired tests, the selected configuration with its one
-test evaluation, and findings that never rank inside noise. Each returns what a notebook cell
-displays (Markdown or HTML); ``.data`` is the text."""
+"""What a cross-validation study's section shows (its notebook reaches these as section.cv_*):
+the design, the fold scores with mean ± std, a figure of them, the paired tests, the selected
+configuration with its one test evaluation, and findings that never rank inside noise. Each
+returns what a notebook cell displays (Markdown or HTML); ``.data`` is the text."""
 from __future__ import annotations
 
 import functools

@@ -16,7 +16,7 @@ import struct
 
 from IPython.display import HTML, Image, Markdown
 
-from helpers import crossval, metrics, narrate, plots, repeats
+from helpers import crossval, cvsection, metrics, narrate, plots, repeats
 
 # Words for a swept key in captions: "by number of hidden layers".
 AXIS_WORDS = {"layers": "number of hidden layers", "units": "units per hidden layer", "loss": "loss function",
@@ -250,3 +250,29 @@ def findings(records: list[dict]) -> Markdown:
     """The study's findings in words, with references to its table and figures."""
     return Markdown(narrate.findings(records, links=True))
 
+
+# ---------------------------------------------------------------- cross-validation studies (helpers.cvsection)
+# Every notebook cell after training calls section (tests/test_notebooks.py): cvsection's parts, as they are.
+cv_design, cv_table, cv_figure = cvsection.design, cvsection.table, cvsection.figure
+cv_tests, cv_selected, cv_findings = cvsection.tests, cvsection.selected, cvsection.findings
+
+
+# ---------------------------------------------------------------- search studies (helpers.searchview)
+def search_space(records: list[dict]) -> HTML:
+    from helpers import searchview
+    return searchview.space(records)
+
+
+def search_trials(records: list[dict]) -> HTML:
+    from helpers import searchview
+    return searchview.trials(records)
+
+
+def search_scores(records: list[dict]) -> HTML:
+    from helpers import searchview
+    return searchview.scores(records)
+
+
+def search_findings(records: list[dict]) -> Markdown:
+    from helpers import searchview
+    return searchview.findings(records)
