@@ -170,13 +170,21 @@ class Preload:
         from helpers import report
         report.preload()
 
-    def start(self) -> None:
-        if not self.thread.is_alive() and self.thread.ident is None:
+    def start(self) -> None:  # idempotent: a build with a robustness study executes in two phases
+        if self.thread.ident is None:
             self.thread.start()
 
     def join(self) -> None:
         if self.thread.ident is not None:
             self.thread.join()
+
+
+def _expected_runs(plan) -> int:
+    """Runs a study will train or reuse: a robustness study's are chosen once the others finish;
+    a cv study retrains its selected configuration after its folds."""
+    if plan.kind == "robustness":
+        return plan.options["top"] * len(plan.options["seeds"])
+    return len(plan.runs) + (plan.kind == "cv")
 
 
 def _interrupt(signum, frame):
@@ -224,9 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     name = Path(args.params_file).stem
     work = out / name
     plans = list(plan.studies.values())
-    # A robustness study's runs are chosen once the others finish: count what it will train.
-    total = sum(len(p.runs) + (p.kind == "cv") or p.options.get("top", 0) * len(p.options.get("seeds", []))
-                for p in plans)  # a cv study retrains its selected configuration after its folds
+    total = sum(map(_expected_runs, plans))
     start = time.perf_counter()
     # SIGTERM ends a build the way Ctrl-C does: finished runs stay cached, the old report stays.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -244,7 +244,8 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
                 on_execute: Callable[[], None] | None = None) -> list[Outcome]:
     """Run the studies that changed, ``jobs`` at a time (threads per kernel share the cores);
     reuse the others. ``force``: True for all studies, or a set of study names. ``on_execute`` is
-    called once, before the first kernel starts, when some study is to be executed."""
+    called before the first kernel starts, when some study is to be executed (once per phase: a
+    robustness study runs in a second one)."""
     later = [p for p in plans if p.kind == "robustness"]
     if later and len(later) < len(plans):
         return _robustness_last(plans, later, out_dir, jobs=jobs, on_event=on_event, on_study=on_study,
@@ -294,10 +295,6 @@ def _robustness_last(plans: list[StudyPlan], later: list[StudyPlan], out_dir: Pa
     their runs filled in from the first phase's records (then cached and reused like any study)."""
     from helpers.config import expand_robustness
 
-    once = kw["on_execute"]
-    if once is not None:  # called before the first kernel of either phase, not once per phase
-        called: list = []
-        kw["on_execute"] = lambda: called or (called.append(1), once())
     done = {o.name: o for o in run_studies([p for p in plans if p.kind != "robustness"], out_dir, **kw)}
     records = [r for o in done.values() for r in o.records]
     ready = []

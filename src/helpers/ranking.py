@@ -110,10 +110,8 @@ def rank(records: list[dict], weights: dict[str, float]) -> tuple[pd.DataFrame, 
                          f"score{'' if missing != 1 else 's'} 0 on it")
     frame["score"] = sum(used[k] * frame[f"n_{k}"] for k in COMPONENTS) if len(frame) else []
     frame = frame.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-    scores = frame["score"].to_numpy(dtype=float)
-    ranks = [1 + next(j for j in range(i + 1) if math.isclose(scores[j], s, abs_tol=1e-12))
-             for i, s in enumerate(scores)]
-    frame.insert(0, "rank", ranks)
+    # rounded: equal configurations can differ in the last bits of a float sum
+    frame.insert(0, "rank", frame["score"].astype(float).round(12).rank(method="min", ascending=False).astype(int))
     return frame, used, notes
 
 

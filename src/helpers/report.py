@@ -246,8 +246,10 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
                    + _table(summary, "summary-table", "summary", "tab:summary",
                             "The best configuration of each study (by validation accuracy) with its test "
                             "accuracy, macro F1, size and training time; runs = successful / all"
-                            + ("; a study trained over several seeds shows means over them" * repeats.repeated(records))
-                            + ("; a cross-validation study's val acc is its mean fold score" * any(map(crossval.is_fold, every_run)))
+                            + ("; a study trained over several seeds shows means over them"
+                               if repeats.repeated(records) else "")
+                            + ("; a cross-validation study's val acc is its mean fold score"
+                               if len(every_run) > len(records) else "")
                             + ".")
                    + ranking.section_html(records, rep.ranking)),
              _html(_heading(n + 1, "Discussion", "discussion")),
