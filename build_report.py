@@ -23,8 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # use; marked absent, jsonschema skips that format checker (python-jsonschema/jsonschema#1428).
 sys.modules.setdefault("rfc3987_syntax", None)
 
-from helpers import config, data  # noqa: E402
-from helpers.config import ConfigError  # noqa: E402
+from helpers.config import load as config  # noqa: E402
+from helpers.config.errors import ConfigError  # noqa: E402
+from helpers.config.record import RESULTS, Status  # noqa: E402
+from helpers.data import registry as data  # noqa: E402
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -87,18 +89,18 @@ class Progress:
                 self.bar.set_description(f"{ev['study']} {ev['index']}/{ev['total']} {ev['label']}")
             return
         self.done += 1
-        if ev.get("status") in ("ok", "diverged"):  # diverged: a result, said so on its line
+        if ev.get("status") in RESULTS:  # diverged: a result, said so on its line
             # a cross-validation fold has no test score, its refit no validation score
             what = "".join(f"{name} {ev[k]:.4f}  " for name, k in (("val", "val_accuracy"), ("test", "test_accuracy"))
                            if ev.get(k) is not None) + ("reused from cache" if ev.get("cached") else f"{ev['seconds']:.1f} s")
-            if ev.get("status") == "diverged":
+            if ev.get("status") == Status.DIVERGED:
                 what += f"  DIVERGED: {ev.get('reason')}"
         else:
             what = f"FAILED: {ev.get('error')}"
         line = f"  [{self.done}/{self.total}] {ev['study']} {ev['index']}/{ev['total']} {ev['label']}: {what}"
         if self.bar is not None:
             self.bar.update(1)
-            if ev.get("status") != "ok":  # failures and divergences stay on screen above the bar
+            if ev.get("status") != Status.OK:  # failures and divergences stay on screen above the bar
                 self.write(line)
         else:
             self.write(line)
@@ -110,7 +112,7 @@ class Progress:
                 self.bar.update(len(outcome.records))
             self.write(f"{outcome.name}: unchanged, {len(outcome.records)} runs reused")
             return
-        mark = "done" if outcome.status == "ok" else "FAILED"
+        mark = "done" if outcome.status == Status.OK else "FAILED"
         extra = f" — {outcome.error}" if outcome.error else ""
         self.write(f"{outcome.name}: {mark}, {len(outcome.records)} runs in {outcome.seconds:.1f} s{extra}")
 
@@ -167,8 +169,8 @@ class Preload:
 
     @staticmethod
     def _load() -> None:
-        from helpers import report
-        report.preload()
+        from helpers.build import render
+        render.preload()
 
     def start(self) -> None:  # idempotent: a build with a robustness study executes in two phases
         if self.thread.ident is None:
@@ -179,14 +181,6 @@ class Preload:
             self.thread.join()
 
 
-def _expected_runs(plan) -> int:
-    """Runs a study will train or reuse: a robustness study's are chosen once the others finish;
-    a cv study retrains its selected configuration after its folds."""
-    if plan.kind == "robustness":
-        return plan.options["top"] * len(plan.options["seeds"])
-    return len(plan.runs) + (plan.kind == "cv")
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -195,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     out = Path(args.out)
     if args.clear_cache:
-        from helpers.cache import RunCache
+        from helpers.run.cache import RunCache
         with BuildLock(out):
             entries, size = RunCache(out / ".cache").clear()
         print(f"cleared {out / '.cache'}: {entries} cached runs, {size / 1e6:.1f} MB", file=sys.stderr)
@@ -217,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                                   f"studies: {', '.join(plan.studies)}")
         chromium = None
         if args.pdf or args.chromium:
-            from helpers.report import PdfError, find_chromium
+            from helpers.build.pdf import PdfError, find_chromium
             try:
                 chromium = find_chromium(args.chromium)
             except PdfError as e:
@@ -227,12 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # Imported after validation: bad input fails fast, without loading papermill or nbconvert.
-    from helpers import cache, execute
+    from helpers.build import execute, state
 
     name = Path(args.params_file).stem
     work = out / name
     plans = list(plan.studies.values())
-    total = sum(map(_expected_runs, plans))
+    total = sum(p.expected for p in plans)
     start = time.perf_counter()
     # SIGTERM ends a build the way Ctrl-C does: finished runs stay cached, the old report stays.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -248,23 +242,23 @@ def main(argv: list[str] | None = None) -> int:
                                            on_execute=preload.start)
             progress.close()
             html_path, json_path, key_path = out / f"{name}.html", out / f"{name}.json", work / "report.key"
-            key = cache.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
+            key = state.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
                                    [o.state_key for o in outcomes])
             unchanged = (all(not o.executed for o in outcomes) and html_path.exists() and json_path.exists()
                          and key_path.exists() and key_path.read_text() == key)
             if not unchanged:
                 key_path.unlink(missing_ok=True)
                 preload.join()
-                from helpers import report  # nbconvert and its validators take a second to import
+                from helpers.build import report  # nbconvert and its validators take a second to import
                 report.build(plan, outcomes, html_path, json_path)
                 key_path.write_text(key)
             pdf_path, pdf_error = out / f"{name}.pdf", None
             if chromium and (not unchanged or not pdf_path.exists()
                              or pdf_path.stat().st_mtime < html_path.stat().st_mtime):
-                from helpers import report
+                from helpers.build import pdf
                 try:
-                    report.pdf(html_path, pdf_path, chromium)
-                except report.PdfError as e:
+                    pdf.pdf(html_path, pdf_path, chromium)
+                except pdf.PdfError as e:
                     pdf_error = str(e)
     except KeyboardInterrupt:  # also while waiting for another build's lock
         if progress is not None:
@@ -273,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{out / (name + '.html')} is as it was", file=sys.stderr)
         return 130
     print("\n" + summary_table(outcomes), file=sys.stderr)
-    failed = [o.name for o in outcomes if o.status != "ok"]
+    failed = [o.name for o in outcomes if o.status != Status.OK]
     print(f"\nReport: {html_path}" + (f" and {pdf_path}" if chromium and not pdf_error else "")
           + (" (nothing changed)" if unchanged else "")
           + f" ({time.perf_counter() - start:.1f} s)"

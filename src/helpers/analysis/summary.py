@@ -1,0 +1,20 @@
+"""The summary across studies in numbers: each study's best configuration by validation accuracy."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from helpers.analysis.records import best, by_study, metric, ok
+from helpers.analysis.repeats import collapse
+
+
+def summary(records: Iterable[dict]) -> pd.DataFrame:
+    """One row per study (first-appearance order) describing its best run by validation accuracy."""
+    keys = ["val_accuracy", "test_accuracy", "f1_macro", "params", "seconds"]
+    rows = []
+    for study, rs in by_study(records).items():
+        b = best(collapse(rs))  # several seeds: means over them
+        rows.append([study, b["label"] if b else None, *(metric(b, k) if b else float("nan") for k in keys),
+                     f"{len(ok(rs))}/{len(rs)}"])
+    return pd.DataFrame(rows, columns=["study", "best", *keys, "runs"])

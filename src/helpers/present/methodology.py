@@ -1,0 +1,80 @@
+"""The Methodology section and the appendix's parameters, generated from the plan and the runs."""
+from __future__ import annotations
+
+import html
+import os
+
+import yaml
+
+from helpers.config.plan import Plan
+from helpers.config.record import is_refit
+from helpers.present import repeats as repeat_words
+
+
+def methodology(plan: Plan, records: list[dict], n: int = 1) -> str:
+    rep = plan.report
+    # A cv refit trains on train+validation: its split is not the report's.
+    infos = sorted((r for r in records if r.get("data_info")), key=is_refit)
+    info = infos[0]["data_info"] if infos else None
+    base_m, base_t = rep.base.model.model_dump(), rep.base.training.model_dump()
+    profile = rep.profiles[rep.profile]
+    lines = [f"### {n}.1 Data", ""]
+    if info:
+        lines.append(f"Dataset `{info['dataset']}` ({info['classes']} classes, inputs of shape "
+                     f"{tuple(info.get('input_shape') or info.get('shape') or ())}), read from `{info['source']}`. Preprocessing: {info['preprocessing']}. "
+                     f"Split: **{info['train']:,}** training, **{info['val']:,}** validation and "
+                     f"**{info['test']:,}** test samples.")
+        if info.get("storage"):
+            lines[-1] += f" Features are stored as {info['storage']}."
+        if info.get("example"):
+            lines += ["", f"A training example, decoded: *{html.escape(str(info['example']))}*"]
+    else:
+        lines.append(f"Dataset `{rep.dataset}` (no run finished, so split sizes are unknown).")
+    how = ("the first samples of the training subsample, in their original order"
+           if rep.data.validation_method == "head" else f"a stratified sample of the training subsample, seed {rep.seed}")
+    lines += ["",
+              f"The validation set ({rep.data.validation_split:.0%}: {how}) is carved out of the training "
+              "data. The test set is used once per run, after "
+              "training, for the final metrics; it never influences early stopping or the choice of a best "
+              "configuration, which is always made on validation accuracy.",
+              "", f"Profile **{rep.profile}**: "
+              + ", ".join([f"{profile.train_samples:,} training samples" if profile.train_samples else "all training samples",
+                           f"{profile.test_samples:,} test samples" if profile.test_samples else "all test samples"])
+              + " (subsamples are stratified and seeded)" * bool(profile.train_samples or profile.test_samples)
+              + (f", at most {profile.epochs} epoch{'s' * (profile.epochs != 1)} per run." if profile.epochs
+                 else ", the configured number of epochs."),
+              "", f"### {n}.2 Model and training", "",
+              f"Every run starts from one base configuration and a study changes only what it studies: "
+              f"{'an' if base_m.get('kind', 'mlp') == 'mlp' else 'a'} {base_m.get('kind', 'mlp').upper()} with hidden layers {base_m.get('hidden')} "
+              f"({base_m.get('activation')}, initializer {base_m.get('initializer')}), "
+              + ("one sigmoid output unit (two classes); " if info and info.get("classes") == 2 else "softmax output; ")
+              + f"optimizer {base_t.get('optimizer')} (learning rate {base_t.get('learning_rate')}), "
+              f"batch size {base_t.get('batch_size')}, up to {base_t.get('epochs')} epochs, loss "
+              f"{base_t.get('loss')}; "
+              + (f"early stopping on {base_t['early_stopping'].get('monitor', 'val_loss')} with patience "
+                 f"{base_t['early_stopping'].get('patience', 3)}, restoring the best weights."
+                 if base_t.get("early_stopping") else "no early stopping."),
+              "Each study's own settings are listed at the start of its section, and every study's "
+              "parameters in [Appendix C](#appendix-parameters).",
+              "", f"### {n}.3 Measurements", "",
+              "Per run: train, validation and test accuracy and loss (of the restored model), macro F1 and "
+              + ("ROC AUC, average precision and Brier score" if info and info.get("classes") == 2 else "one-vs-rest AUC")
+              + " on the test set, the test confusion matrix, the overfitting gap (train − "
+              "validation accuracy), the parameter count, epochs run and best epoch, and training wall time "
+              f"(fit only, on {os.cpu_count()} CPU cores). " + repeat_words.methodology(records, rep.seed)]
+    return "\n".join(lines)
+
+
+def parameters_yaml(plan: Plan) -> list[tuple[str, str]]:
+    """(heading, YAML) pairs: the shared settings, then each study's merged settings."""
+    rep = plan.report
+    dump = lambda d: yaml.safe_dump(d, sort_keys=False, default_flow_style=None, allow_unicode=True, width=56)  # noqa: E731
+    shared = {"dataset": rep.dataset, "profile": rep.profile, "seed": rep.seed,
+              rep.profile: rep.profiles[rep.profile].model_dump(),
+              "data": rep.data.model_dump(), "base": rep.base.model_dump(mode="json")}
+    out = [("Shared settings", dump(shared))]
+    for name, sp in plan.studies.items():
+        entry = rep.studies.get(name) or {}
+        entry = {k: v for k, v in entry.items() if k != "introduction"}
+        out.append((f"{sp.title} ({name})", dump({name: entry or {"kind": sp.kind}})))
+    return out

@@ -1,0 +1,231 @@
+"""What a cross-validation study's section shows (its notebook calls these as cv.<name>):
+the design, the fold scores with mean ± std, a figure of them, the paired tests, the selected
+configuration with its one test evaluation, and findings that never rank inside noise. Each
+returns what a notebook cell displays (Markdown or HTML); ``.data`` is the text."""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML, Markdown
+
+from helpers.analysis import cv as cvstudy, stats
+from helpers.config.record import Status, is_fold
+from helpers.present import design as design_words, figures, format as fmt
+from helpers.present.markup import figure_html, ref, see, table_html
+from helpers.run.crossval import scores, selected as selected_variant
+
+
+def _shown(kind):
+    """The function's text, wrapped as the notebook displays it."""
+    return lambda fn: functools.wraps(fn)(lambda records: kind(fn(records)))
+
+TESTS = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
+
+
+def _study(records: list[dict]) -> str:
+    return records[0].get("study", "cv") if records else "cv"
+
+
+@_shown(Markdown)
+def design(records: list[dict]) -> str:
+    """Markdown: folds, sizes, what varied, the selection and refit rules."""
+    folds = [r for r in records if is_fold(r)]
+    if not folds:
+        return "No cross-validation runs."
+    k = cvstudy.n_folds(records)
+    data = folds[0]["config"]["data"]
+    info = next((r["data_info"] for r in folds if r.get("data_info")), None)
+    refit = cvstudy.refit_record(records)
+    sizes = ""
+    if info:
+        pool = info["train"] + info["val"]
+        sizes = (f" of the **{pool:,}** training+validation samples (each fold trains on about "
+                 f"{info['train']:,} and validates on about {info['val']:,})")
+    test_n = (refit or {}).get("data_info", {}).get("test")
+    test = (f"The **{test_n:,}** test samples are in no fold" if test_n else "The test split is in no fold")
+    # The variants' own settings, without the fold bookkeeping.
+    plain = [{**r, "data_info": None,
+              "config": {**r["config"], "data": {k: v for k, v in data.items() if k not in ("fold", "folds")}}}
+             for r in folds if r["axis"]["fold"] == 1]
+    stop = folds[0]["config"]["training"].get("early_stopping")
+    lines = [f"**Protocol**: {k}-fold stratified cross-validation{sizes}, shuffled with seed {data.get('seed')}. "
+             "Every fold trains a freshly built, freshly initialised model. "
+             f"{test}: only the selected configuration is evaluated on it, once, after it is chosen.",
+             "", "**Score**: a fold's validation accuracy"
+             + (" (of the restored best epoch: early stopping watches the same fold, which flatters every "
+                "variant alike)" if stop else "") + ". **Selection**: the highest mean fold score; the test "
+             "set plays no part in it.",
+             "", design_words.design(plain)]
+    return "\n".join(lines)
+
+
+@_shown(HTML)
+def table(records: list[dict]) -> str:
+    df = cvstudy.summary(records)
+    if df.empty:
+        return ""
+    df = df.round(4)
+    df["folds"] = df["folds"].astype("Int64")
+    df.index.name = "configuration"
+    study = _study(records)
+    body = df.to_html(table_id=f"results-{study}", classes="results", na_rep="—", escape=True)
+    return table_html(body, f"tab:{study}:results",
+                      "Validation accuracy of each fold per configuration, with the mean and the standard "
+                      "deviation over the folds (folds = folds that trained successfully).")
+
+
+def fold_figure(records: list[dict]):
+    """Fold scores as points (one colour per fold), the mean as a bar with ± 1 std."""
+    s = {v: f for v, f in scores(records).items() if f}
+    if not s:
+        return figures.empty()
+    names = list(s)
+    fig = figures.figure(height=min(4.5, max(2.6, 1.0 + 0.45 * len(names))))
+    ax = fig.add_subplot()
+    means = [float(np.mean(list(s[v].values()))) for v in names]
+    stds = [stats.summarize(list(s[v].values()))["std"] for v in names]
+    pos = np.arange(len(names))
+    ax.barh(pos, means, height=0.6, color="#d9d9d9", edgecolor="#7f7f7f",
+            xerr=[0 if math.isnan(e) else e for e in stds], capsize=4, label="mean ± std")
+    k = cvstudy.n_folds(records)
+    colours = figures.colours(k)
+    for i, v in enumerate(names):
+        for fold, score in s[v].items():
+            jitter = (fold - (k + 1) / 2) / max(k, 1) * 0.4
+            ax.plot(score, i + jitter, "o", color=colours[fold - 1], markersize=5,
+                    label=f"fold {fold}" if i == 0 else None)
+    values = [x for f in s.values() for x in f.values()]
+    start, end = figures.zoomed_limits(values, text_room=0.1)
+    ax.set_xlim(start, end)
+    ax.set_yticks(pos, names)
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("validation accuracy of the fold")
+    figures.label_axis_start(ax, start, axis="x")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.set_title(f"{k}-fold cross-validation: fold scores per configuration")
+    return fig
+
+
+@_shown(HTML)
+def figure(records: list[dict]) -> str:
+    return figure_html(fold_figure(records), f"fig:{_study(records)}:folds",
+                       "Validation accuracy of each fold (points, one colour per fold) and its mean over "
+                       "the folds (bar, with ± 1 standard deviation) per configuration.")
+
+
+@_shown(HTML)
+def tests(records: list[dict]) -> str:
+    """The best variant against each other one, paired over folds, Holm-corrected."""
+    c = cvstudy.comparison(records)
+    if not c["comparisons"]:
+        return "<p>Only one configuration has fold scores: there is nothing to compare.</p>"
+    name = TESTS[c["test"]]
+    rows = [{"best": c["best"], "against": r["label"], "difference (points)": fmt.points(r["diff"]),
+             "folds": r["n"], "p": fmt.p(r["p"]), "p (Holm)": fmt.p(r["p_holm"]),
+             "verdict": "significant" if r["significant"] else "within noise"} for r in c["comparisons"]]
+    body = pd.DataFrame(rows).to_html(classes="results", index=False, escape=True)
+    study = _study(records)
+    return table_html(body, f"tab:{study}:tests",
+                      f"The configuration with the highest mean fold score against each other one: {name} "
+                      f"over the folds (two-sided), p-values Holm-corrected for {len(rows)} "
+                      f"comparison{'s' * (len(rows) != 1)}; significant means p (Holm) &lt; {stats.ALPHA}.")
+
+
+@_shown(Markdown)
+def selected(records: list[dict]) -> str:
+    """Markdown: the selected configuration, how it was retrained, and its one test result."""
+    best = selected_variant(records)
+    if best is None:
+        return "No configuration finished its folds, so none was selected."
+    s = stats.summarize(list(scores(records)[best].values()))
+    refit = cvstudy.refit_record(records)
+    spread = f" ± {s['std']:.4f}" if s["n"] > 1 else ""
+    text = [f"**Selected: {best}**, the highest mean fold score ({s['mean']:.4f}{spread} over {s['n']} "
+            f"fold{'s' * (s['n'] != 1)})."]
+    if refit is None:
+        return text[0] + " It was not retrained."
+    if refit.get("status") != Status.OK:
+        return text[0] + f" Its retraining failed: `{refit.get('error')}`."
+    m, t = refit["metrics"], refit["config"]["training"]
+    folds = [r for r in records if is_fold(r) and r.get("status") == Status.OK and r["axis"]["variant"] == best]
+    stopped = any(r["config"]["training"].get("early_stopping") for r in folds)
+    epochs = (f"for **{t['epochs']}** epochs (the rounded mean best epoch of its folds: "
+              + ", ".join(str(r["metrics"]["best_epoch"]) for r in folds)
+              + "; early stopping needs a validation split, and none is left)" if stopped
+              else f"for {t['epochs']} epochs, as in its folds")
+    text.append(f"It was retrained from a fresh initialisation on all {refit['data_info']['train']:,} "
+                f"training+validation samples {epochs}, then evaluated **once** on the "
+                f"{refit['data_info']['test']:,} test samples: **test accuracy {m['test_accuracy']:.4f}**"
+                + (f", ROC AUC {m['roc_auc']:.4f}" if m.get("roc_auc") is not None else "")
+                + f", macro F1 {m['f1_macro']:.4f} (training accuracy {m['train_accuracy']:.4f}, "
+                f"{m['params']:,} parameters, {m['seconds']:.1f} s).")
+    text.append("Elsewhere in this report its validation accuracy is the cross-validated mean above.")
+    return " ".join(text)
+
+
+@_shown(Markdown)
+def findings(records: list[dict]) -> str:
+    """Markdown: what the folds show, never ranking inside noise."""
+    c = cvstudy.comparison(records)
+    if c["best"] is None:
+        return "No fold finished successfully, so there are no findings."
+    study, best = _study(records), c["best"]
+    s = scores(records)
+    mean = {v: float(np.mean(list(f.values()))) for v, f in s.items() if f}
+    parts = [f"{ref(f'tab:{study}:results')} lists every fold{see(f'fig:{study}:folds')}."]
+    name = TESTS[c["test"]]
+    rows = sorted(c["comparisons"], key=lambda r: r["diff"])
+    if not rows:
+        parts.append(f"**{best}** is the only configuration with fold scores (mean {mean[best]:.4f}).")
+    else:
+        up = rows[0]
+        if up["significant"]:
+            parts.append(f"**{best}** has the highest mean fold score ({mean[best]:.4f}) and beats the runner-up "
+                         f"**{up['label']}** ({mean[up['label']]:.4f}) by {fmt.pp(up['diff'])} points on the same "
+                         f"folds ({name}, {fmt.p_is(up['p_holm'])}).")
+        else:
+            parts.append(f"**{best}** ({mean[best]:.4f}) and **{up['label']}** ({mean[up['label']]:.4f}) are "
+                         f"within noise: the {fmt.pp(up['diff'])}-point difference over {up['n']} folds is not "
+                         f"significant ({name}, {fmt.p_is(up['p'], 'p')}, {fmt.p_is(up['p_holm'])}), so no "
+                         f"ranking is claimed between them; {best} was retrained only because its mean is higher.")
+        sig = [r["label"] for r in rows[1:] if r["significant"]]
+        noise = [r["label"] for r in rows[1:] if not r["significant"]]
+        if sig:
+            parts.append(f"It is significantly better than {', '.join(f'**{x}**' for x in sig)}.")
+        if noise:
+            parts.append(f"{', '.join(f'**{x}**' for x in noise)} {'is' if len(noise) == 1 else 'are'} also "
+                         "within noise of it.")
+        n = max(r["n"] for r in rows)
+        if c["test"] == "wilcoxon" and cvstudy.min_wilcoxon_p(n) >= stats.ALPHA:
+            parts.append(f"With {n} folds the two-sided signed-rank test cannot give p below "
+                         f"{cvstudy.min_wilcoxon_p(n):.4f}, so it cannot call any difference significant: "
+                         "use more folds or the paired t-test.")
+        parts.append("Fold scores share most of their training data, so they are not independent and these "
+                     "p-values are, if anything, too small.")
+    refit = cvstudy.refit_record(records)
+    if refit and refit.get("status") == Status.OK:
+        m = refit["metrics"]
+        parts.append(f"Retrained on all training data, {best} scores **{m['test_accuracy']:.4f}** on the test set "
+                     f"(cross-validated estimate {mean[best]:.4f}); that single number is the unbiased estimate "
+                     "of the selected configuration, and it chose nothing.")
+    failed = [r["label"] for r in records if r.get("status") != Status.OK]
+    if failed:
+        parts.append(f"{len(failed)} run{'s' * (len(failed) != 1)} failed ({', '.join(failed)}) and "
+                     f"{'is' if len(failed) == 1 else 'are'} left out.")
+    return " ".join(parts)
+
+
+def abstract_note(records: list[dict]) -> str:
+    """A sentence for the abstract, whose counts leave folds out (a fold is no configuration)."""
+    folds = [r for r in records if is_fold(r)]
+    if not folds:
+        return ""
+    studies = list(dict.fromkeys(r.get("study") for r in folds))
+    failed = sum(r.get("status") != Status.OK for r in folds)
+    return (f" Cross-validation ({', '.join(f'*{s}*' for s in studies)}) adds {len(folds)} fold runs, not counted "
+            "above: they score configurations on folds of the training data and never touch the test set"
+            + (f"; {failed} of them failed." if failed else "."))

@@ -1,0 +1,169 @@
+"""Run-level cache: a run's key, and results written so that a crash never leaves a fake hit.
+
+A key hashes everything that can change what training produces: the validated model, training and
+data configuration, the seed, a hash of the raw data files, the source of the helper modules that
+train and measure, and the TensorFlow/Keras versions. Titles, labels, study names, plot options
+and output paths are not in it. An entry is ``<root>/runs/<key>/record.json`` plus ``meta.json``;
+the meta file is written last, only after the record is complete, and holds the record's hash and
+the key's inputs (so a miss can be explained).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+HELPERS = Path(__file__).resolve().parents[1]
+# The packages whose code decides what a run computes (not how it is shown): every module under
+# them, however deep, is part of every run key.
+TRAINING_SOURCES = ("data", "run")
+FORMAT = 1
+
+
+class UnkeyableValue(TypeError):
+    """A configuration value that cannot be part of a key (it would be silently ignored)."""
+
+
+def code_hash(root: Path, sources: tuple[str, ...], *, exclude: tuple[str, ...] = ()) -> str:
+    """A hash of every Python module under ``sources`` (packages or modules, relative to ``root``),
+    recursively, named by their paths; ``exclude``: packages left out. A listed source that does
+    not exist is an error: a moved module must never silently drop out of a key."""
+    digest = hashlib.sha256()
+    for name in sources:
+        path = root / name
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*.py")
+                           if not any(p.is_relative_to(root / x) for x in exclude))
+        elif path.with_suffix(".py").is_file():
+            files = [path.with_suffix(".py")]
+        else:
+            raise FileNotFoundError(f"{path} is listed as a source of cache keys but does not exist")
+        if not files:
+            raise FileNotFoundError(f"{path} is listed as a source of cache keys but holds no module")
+        for f in files:
+            digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """The training path's code (see TRAINING_SOURCES), part of every run key."""
+    return code_hash(HELPERS, TRAINING_SOURCES)
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict:
+    out = {}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _canonical(value, path: str = "config"):
+    """JSON-ready copy of ``value``; anything that is not plain data is an error, not dropped."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v, f"{path}.{k}") for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return float(repr(value)) if value == value else "nan"
+    raise UnkeyableValue(f"{path} = {value!r} ({type(value).__name__}) cannot be part of a run's cache key")
+
+
+def key_inputs(spec: dict, data_hash: str) -> dict:
+    config = spec["config"]
+    return _canonical({"format": FORMAT, "model": config["model"], "training": config["training"],
+                       "data": config["data"], "seed": spec["seed"], "data_files": data_hash,
+                       "sources": source_hash(), "versions": versions()})
+
+
+def run_key(spec: dict, data_hash: str) -> str:
+    blob = json.dumps(key_inputs(spec, data_hash), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` all at once: a reader (or a crash) never sees half a file.
+    The temporary name carries the pid, so two builds writing the same entry do not collide."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+
+    def _dir(self, key: str) -> Path:
+        return self.runs / key
+
+    def get(self, key: str) -> dict | None:
+        """The cached record, or None; a damaged or partial entry is removed with a warning."""
+        folder = self._dir(key)
+        meta_path, record_path = folder / "meta.json", folder / "record.json"
+        if not meta_path.exists():
+            if folder.exists():  # a record without its meta: a run interrupted while saving
+                warnings.warn(f"cache entry {key[:12]} is incomplete (interrupted while saving); "
+                              "the run will be trained again", stacklevel=2)
+                shutil.rmtree(folder, ignore_errors=True)
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            text = record_path.read_text()
+            if meta.get("key") != key or meta.get("sha256") != hashlib.sha256(text.encode()).hexdigest():
+                raise ValueError("hash mismatch")
+            return json.loads(text)
+        except (OSError, ValueError) as e:
+            warnings.warn(f"cache entry {key[:12]} is damaged ({e}); the run will be trained again",
+                          stacklevel=2)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+
+    def put(self, key: str, record: dict, inputs: dict) -> None:
+        folder = self._dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(record, allow_nan=False)
+        write_atomic(folder / "record.json", text)
+        meta = {"key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "inputs": inputs}
+        write_atomic(folder / "meta.json", json.dumps(meta, indent=1))  # last: marks the entry complete
+
+    def size(self) -> tuple[int, int]:
+        """(entries, bytes) under the cache root."""
+        files = [p for p in self.root.rglob("*") if p.is_file()] if self.root.exists() else []
+        return len(list(self.runs.glob("*/meta.json"))) if self.runs.exists() else 0, sum(p.stat().st_size for p in files)
+
+    def clear(self) -> tuple[int, int]:
+        entries, size = self.size()
+        shutil.rmtree(self.root, ignore_errors=True)
+        return entries, size
+
+
+def explain(old: dict | None, new: dict) -> str:
+    """Why a key changed, in words: the first differing inputs (for the build summary)."""
+    if old is None:
+        return "new configuration"
+    diffs = []
+
+    def walk(a, b, path):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+        elif a != b:
+            diffs.append(f"{path}: {a!r} → {b!r}" if path not in ("sources", "data_files") else f"{path} changed")
+    walk(old, new, "")
+    return "; ".join(diffs[:3]) + (" …" if len(diffs) > 3 else "") if diffs else "unchanged"

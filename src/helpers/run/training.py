@@ -1,0 +1,260 @@
+"""Training: ``run`` trains and measures one configuration; ``run_all`` is the one place runs happen."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+# Before TensorFlow is imported: keep its C++ start-up chatter out of notebooks and CI logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from helpers.config.record import RunRecord, RunSpec, Status  # noqa: E402
+from helpers.data import feed as feeding, splits as data_splits  # noqa: E402
+from helpers.data.registry import content_hash  # noqa: E402
+from helpers.data.splits import CV_KEYS, Splits  # noqa: E402
+from helpers.run import cache as run_cache, metrics, models  # noqa: E402
+
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
+CROSSENTROPY = {"crossentropy", "categorical_crossentropy", "binary_crossentropy"}
+
+
+def _inputs(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> dict:
+    """Keyword arguments for fit/evaluate/predict: dense arrays go to Keras as they are; sparse
+    ones (IMDB's multi-hot rows) are densified one batch at a time by data.feed."""
+    if isinstance(x, np.ndarray):
+        return {"x": x, "y": y, "batch_size": batch_size} if y is not None else {"x": x, "batch_size": batch_size}
+    return {"x": feeding.feed(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)}
+
+
+def configure(threads: int | None = None) -> None:
+    """Thread counts must be set before TensorFlow runs its first op; later calls are no-ops."""
+    import tensorflow as tf
+    # Each run builds a fresh model, which TensorFlow reports as "retracing": expected, not news.
+    tf.get_logger().setLevel("ERROR")
+    # Same parameters and seed, same metrics, build after build (and cache hits stay honest).
+    tf.config.experimental.enable_op_determinism()
+    n = threads or os.cpu_count() or 1
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
+    except RuntimeError:
+        pass  # already initialised in this process (e.g. a second call from a notebook re-run)
+
+
+def _clean(x):
+    """JSON has no NaN: a metric that could not be computed is null, not a made-up number."""
+    if isinstance(x, float):
+        return None if math.isnan(x) or math.isinf(x) else x
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def compile_model(model_cfg: dict, train_cfg: dict, input_shape: tuple, n_classes: int):
+    """The model of a configuration, compiled as every run trains it (helpers.search uses it too)."""
+    import keras
+
+    binary = n_classes == 2
+    model = models.build(model_cfg, input_shape, n_classes)
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[train_cfg["optimizer"]])(
+        learning_rate=train_cfg["learning_rate"])
+    if train_cfg["loss"] in CROSSENTROPY:  # the cross-entropy that matches the output layer
+        loss = "binary_crossentropy" if binary else "categorical_crossentropy"
+    else:
+        loss = "mean_squared_error"
+    # An explicit metric: the string "accuracy" would mean exact match under an MSE loss.
+    accuracy = (keras.metrics.BinaryAccuracy if binary else keras.metrics.CategoricalAccuracy)(name="accuracy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+    return model
+
+
+# Divergence: a loss that is no longer finite, or validation accuracy at chance level (at most the
+# majority-class rate plus CHANCE_MARGIN) for CHANCE_EPOCHS epochs in a row while the training loss
+# has stopped falling (less than LOSS_PROGRESS relative gain in the last epoch). A slow learner, at
+# chance but with a falling loss, is left to train.
+CHANCE_EPOCHS = 2
+CHANCE_MARGIN = 0.02
+LOSS_PROGRESS = 0.01
+
+
+def chance_rate(y) -> float:
+    """The accuracy of always guessing the most frequent class."""
+    counts = np.bincount(np.asarray(y).astype(int).ravel())
+    return float(counts.max() / counts.sum()) if counts.sum() else 0.0
+
+
+def divergence_callback(chance: float):
+    """A Keras callback that stops a diverging run; afterwards ``reason`` says why (None: it did not)."""
+    import keras
+
+    class Divergence(keras.callbacks.Callback):
+        reason: str | None = None
+        at_chance = 0
+        last_loss: float | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            bad = [k for k in ("loss", "val_loss") if k in logs and not math.isfinite(float(logs[k]))]
+            acc, loss, prev = logs.get("val_accuracy"), logs.get("loss"), self.last_loss
+            self.last_loss = loss
+            self.at_chance = self.at_chance + 1 if acc is not None and acc <= chance + CHANCE_MARGIN else 0
+            stalled = loss is not None and prev is not None and loss >= (1 - LOSS_PROGRESS) * prev
+            if bad:
+                word = "NaN" if math.isnan(float(logs[bad[0]])) else "infinite"
+                self.reason = f"{'loss' if bad[0] == 'loss' else 'validation loss'} became {word} at epoch {epoch + 1}"
+            elif self.at_chance >= CHANCE_EPOCHS and stalled:
+                self.reason = (f"validation accuracy stayed at chance level ({acc:.3f}; majority class {chance:.3f}) "
+                               f"for {self.at_chance} epochs and the training loss stopped falling "
+                               f"({prev:.3f} → {loss:.3f}) at epoch {epoch + 1}")
+            if self.reason:
+                self.model.stop_training = True
+    return Divergence()
+
+
+def _finite(proba: np.ndarray) -> np.ndarray:
+    """A diverged model predicts NaN: such rows become a uniform guess, so its test metrics are
+    those of a constant prediction rather than an error."""
+    bad = ~np.isfinite(proba).all(axis=1)
+    if bad.any():
+        proba = proba.copy()
+        proba[bad] = 1.0 / max(proba.shape[1], 2)
+    return proba
+
+
+def run(spec: RunSpec, splits: Splits) -> RunRecord:
+    """Train one configuration and measure it on train, validation and (once, at the end) test."""
+    import keras
+
+    model_cfg, train_cfg = spec["config"]["model"], spec["config"]["training"]
+    if any(k in spec["config"]["data"] for k in CV_KEYS):
+        keras.backend.clear_session()  # nothing of an earlier fold's model or graph reaches this one
+    keras.utils.set_random_seed(spec["seed"])
+    n_classes = len(splits.class_names)
+    binary = n_classes == 2
+    model = compile_model(model_cfg, train_cfg, splits.x_train.shape[1:], n_classes)
+
+    def target(y):
+        if y is None:  # a cross-validation fold has no test split; a refit has no validation split
+            return None
+        return y.astype("float32").reshape(-1, 1) if binary else keras.utils.to_categorical(y, n_classes)
+    y_train, y_val, y_test = target(splits.y_train), target(splits.y_val), target(splits.y_test)
+    batch = train_cfg["batch_size"]
+    callbacks = []
+    stop = train_cfg.get("early_stopping")
+    if stop:
+        # Monitors validation data only; the test split never influences training.
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=stop["monitor"], patience=stop["patience"], restore_best_weights=True))
+    diverge = divergence_callback(chance_rate(splits.y_val if splits.y_val is not None else splits.y_train))
+    callbacks.append(diverge)
+    val = _inputs(splits.x_val, y_val, 1024) if y_val is not None else None
+    start = time.perf_counter()
+    fit = model.fit(**_inputs(splits.x_train, y_train, batch, shuffle=True, seed=spec["seed"]),
+                    validation_data=None if val is None else val["x"] if "y" not in val else (val["x"], val["y"]),
+                    epochs=train_cfg["epochs"], callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+    # The model measured below is the one that was trained (restored best weights, if any).
+    ev = lambda x, y: model.evaluate(**_inputs(x, y, 1024), verbose=0)  # noqa: E731
+    train_loss, train_acc = ev(splits.x_train, y_train)
+    m = {"train_accuracy": float(train_acc), "train_loss": float(train_loss), "params": int(model.count_params()),
+         "epochs_run": len(history.get("loss", [])), "seconds": seconds}
+    if y_val is not None:  # a refit has none: no validation score, gap or best epoch
+        val_loss, val_acc = ev(splits.x_val, y_val)
+        m.update(val_accuracy=float(val_acc), val_loss=float(val_loss), gap=float(train_acc - val_acc),
+                 best_epoch=metrics.best_epoch(history, stop["monitor"] if stop else "val_loss"))
+    extra = {}
+    if y_test is not None:  # a cross-validation fold never predicts, nor evaluates, the test split
+        test, extra = _test_metrics(model, splits, y_test, binary)
+        m.update(test)
+    # A diverged run is a result (cached, shown, never "best"), not a failure.
+    return _clean({**spec, "status": Status.DIVERGED if diverge.reason else Status.OK, "error": None,
+                   "reason": diverge.reason, "metrics": m,
+                   "class_names": list(splits.class_names), "history": history, **extra,
+                   "data_info": splits.info, "fingerprint": splits.fingerprint})
+
+
+def _test_metrics(model, splits: Splits, y_test, binary: bool) -> tuple[dict, dict]:
+    """Test metrics, and the record's confusion matrix (and binary curves), from one prediction."""
+    test_loss, _ = model.evaluate(**_inputs(splits.x_test, y_test, 1024), verbose=0)
+    proba = _finite(model.predict(**_inputs(splits.x_test, None, 1024), verbose=0))
+    if binary:
+        p = proba.reshape(-1)
+        proba = np.column_stack([1 - p, p])
+    cls = metrics.classification(splits.y_test, proba)
+    m = {"test_accuracy": float((proba.argmax(axis=1) == splits.y_test).mean()),
+         "test_loss": float(test_loss), "f1_macro": cls["f1_macro"]}
+    extra = {"confusion": cls["confusion"]}
+    if binary:
+        b = metrics.binary(splits.y_test, p)
+        m.update(roc_auc=b["roc_auc"], average_precision=b["average_precision"], brier=b["brier"])
+        extra["curves"] = b["curves"]
+    else:
+        m["auc_ovr"] = cls["auc_ovr"]
+    return m, extra
+
+
+def _emit(events_path, **event) -> None:
+    if events_path:
+        with open(events_path, "a") as f:
+            f.write(json.dumps(_clean(event)) + "\n")
+
+
+IDENTITY = ("study", "kind", "label", "axis", "baseline")  # how a run is shown; not what it computes
+
+
+def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: int | None = None,
+            cache_dir: str | None = None, force: bool = False) -> list[RunRecord]:
+    """Train every spec not already in the cache; a run that raises becomes a failed record (never
+    cached) and the others go on. Each finished run is cached at once, so a crash loses only the
+    run in progress."""
+    configure(threads)
+    store = run_cache.RunCache(cache_dir) if cache_dir else None
+    loaded: dict[str, Splits] = {}
+    records = []
+    for i, spec in enumerate(specs, 1):
+        _emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i, total=len(specs))
+        record, key, inputs = None, None, None
+        d = spec["config"]["data"]
+        # A cross-validation run (helpers.data.splits.split) loads the report's split, then re-splits it.
+        options = {k: v for k, v in d.items() if k not in ("dataset", *CV_KEYS)}
+        try:
+            if store is not None:
+                inputs = run_cache.key_inputs(spec, content_hash(d["dataset"]))
+                key = run_cache.run_key(spec, inputs["data_files"])
+                hit = None if force else store.get(key)
+                if hit is not None:
+                    record = {**hit, **{k: spec[k] for k in IDENTITY}, "key": key, "cached": True}
+            if record is None:
+                data_key = json.dumps({"dataset": d["dataset"], **options}, sort_keys=True)
+                if data_key not in loaded:
+                    loaded[data_key] = data_splits.load(d["dataset"], **options)
+                record = run(spec, data_splits.split(loaded[data_key], d))
+                record.update(key=key, cached=False)
+                if store is not None:
+                    store.put(key, {k: v for k, v in record.items() if k not in IDENTITY + ("key", "cached")},
+                              inputs)
+        except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
+            first = (str(e).strip().splitlines() or [""])[0]
+            record = {**spec, "status": Status.FAILED, "error": f"{type(e).__name__}: {first}"[:500],
+                      "traceback": traceback.format_exc(limit=8), "key": key, "cached": False}
+        records.append(record)
+        m = record.get("metrics", {})
+        _emit(events_path, event="done", study=spec["study"], label=spec["label"], index=i,
+              total=len(specs), status=record["status"], error=record.get("error"), reason=record.get("reason"),
+              cached=record.get("cached", False), val_accuracy=m.get("val_accuracy"),
+              test_accuracy=m.get("test_accuracy"), seconds=m.get("seconds"))
+    return records
+
+
+def save(records: list[RunRecord], path: str | Path) -> None:
+    """Write a study's records atomically: a reader never sees half a file."""
+    run_cache.write_atomic(path, json.dumps(_clean(records), indent=1))
