@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data report smoke test clean
+.PHONY: help setup data report smoke test notebooks clean
 help:
 	@echo "make report   set up (first time) and build reports/report.html (ARGS='--profile smoke' ...)"
 	@echo "make test     set up (first time) and run the test suite"
 	@echo "make setup    create .venv, install requirements, make sure Fashion-MNIST is present"
 	@echo "make smoke    the default report in the smoke profile (about a minute)"
+	@echo "make notebooks  rewrite notebooks/*.ipynb from the kinds registry (src/helpers/config/kinds.py)"
 
 setup: $(STAMP) data
 
@@ -32,6 +33,9 @@ smoke: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+notebooks: setup
+	$(BIN)/python -m helpers.build.notebooks
 
 .PHONY: bench
 bench: setup

@@ -171,8 +171,8 @@ def kill_and_resume(out: Path) -> dict:
 
 def _plan_runs():
     sys.path.insert(0, str(ROOT / "src"))
-    from helpers import config
-    plan = config.load(ROOT / "params" / f"{NAME}.yaml", profile=PROFILE)
+    from helpers.config import load
+    plan = load.load(ROOT / "params" / f"{NAME}.yaml", profile=PROFILE)
     for study in plan.studies.values():
         yield from study.runs
 

@@ -3,7 +3,7 @@
 Writes an IMDB-shaped imdb.npz (25,000 + 25,000 reviews of ~230 word ranks on average, ranks up
 to 88,000 with a Zipf-like distribution, stored as Keras stores it) into a temporary folder, then
 in fresh subprocesses measures peak RSS (ru_maxrss) after the imports (baseline) and after
-data.load("imdb", ..., validation_method="head") plus one shuffled epoch of 512-review batches.
+helpers.data.splits.load("imdb", ..., validation_method="head") plus one shuffled epoch of 512-review batches.
 The dense float32 matrices this replaces would be 50,000 x 10,000 x 4 bytes = 2 GB.
 """
 from __future__ import annotations
@@ -28,16 +28,16 @@ def rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9   # Linux: KiB
 with_keras = sys.argv[1] == "keras"
 import numpy, scipy.sparse
-from helpers import data
+from helpers.data import feed, splits
 if with_keras:
     import keras
 baseline = rss_gb()
 t0 = time.perf_counter()
-s = data.load("imdb", train_samples=None, test_samples=None, validation_split=0.4,
+s = splits.load("imdb", train_samples=None, test_samples=None, validation_split=0.4,
               validation_method="head", seed=42, num_words=10000)
 t1 = time.perf_counter()
 y = s.y_train.astype("float32")
-batches = (data.feed if with_keras else data.Batches)(s.x_train, y, batch_size=512, shuffle=True, seed=0)
+batches = (feed.feed if with_keras else feed.Batches)(s.x_train, y, batch_size=512, shuffle=True, seed=0)
 rows = 0
 for i in range(len(batches)):
     xb, yb = batches[i]

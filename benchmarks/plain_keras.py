@@ -1,11 +1,11 @@
 """The yardstick for benchmarks/build.py: the same runs as a build, trained by a plain Keras script.
 
-No papermill, no notebooks, no report, no run cache, none of helpers.training/execute/report: the
-run specs are read from the JSON report a build wrote, the arrays come from helpers.data.load (so
+No papermill, no notebooks, no report, no run cache, none of helpers.run.training or helpers.build: the
+run specs are read from the JSON report a build wrote, the arrays come from helpers.data.splits.load (so
 the data, its subsample and its split are the very same), and the models are built inline with
-Keras layers the way helpers/models.py builds them. Each run is fitted with the same optimizer,
+Keras layers the way helpers/run/models.py builds them. Each run is fitted with the same optimizer,
 learning rate, batch size, epochs, loss and early stopping, then evaluated on train, validation
-and test, as helpers.training.run does. TensorFlow gets the build's settings (deterministic ops)
+and test, as helpers.run.training.run does. TensorFlow gets the build's settings (deterministic ops)
 and, as one sequential process, every core.
 
     python benchmarks/plain_keras.py reports/report.json [--threads N] [--all]
@@ -114,7 +114,7 @@ def train_all(specs: list[dict], results: list | None = None) -> float:
     """Train and evaluate every spec in order; wall seconds for all of it (data loading included).
     Per-run measurements are appended to ``results`` when given."""
     sys.path.insert(0, str(ROOT / "src"))
-    from helpers import data  # only to get the same arrays as the build
+    from helpers.data import splits  # only to get the same arrays as the build
 
     start = time.perf_counter()
     loaded = {}
@@ -122,7 +122,7 @@ def train_all(specs: list[dict], results: list | None = None) -> float:
         d = spec["config"]["data"]
         key = json.dumps(d, sort_keys=True)
         if key not in loaded:
-            loaded[key] = data.load(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"})
+            loaded[key] = splits.load(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"})
         measured = train_one(spec, loaded[key])
         if results is not None:
             results.append(measured)

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cache, config, data
-
+from conftest import make_record
 from fakedata import write_mnist
+from helpers.config import load
+from helpers.data import registry
+from helpers.run import cache
 
 HASH = "0" * 64
 
@@ -25,7 +27,7 @@ HASH = "0" * 64
 
 @pytest.fixture(scope="module")
 def plan():
-    return config.load(profile="smoke")
+    return load.load(profile="smoke")
 
 
 @pytest.fixture
@@ -126,13 +128,72 @@ def test_the_tensorflow_and_keras_versions_change_the_key(spec, monkeypatch):
 
 
 def test_source_hash_covers_the_training_modules():
+    assert cache.TRAINING_SOURCES == ("data", "run")
     for name in cache.TRAINING_SOURCES:
-        assert (cache.HERE / name).exists(), name
-    assert "report.py" not in cache.TRAINING_SOURCES and "plots.py" not in cache.TRAINING_SOURCES
+        assert (cache.HELPERS / name).is_dir(), name
+    # The modules that train and measure (README: training, models, data, datasets, metrics,
+    # crossval) are all under the hashed packages; the presentation and build layers are not.
+    hashed = {p.relative_to(cache.HELPERS).as_posix() for name in cache.TRAINING_SOURCES
+              for p in (cache.HELPERS / name).rglob("*.py")}
+    for module in ("run/training.py", "run/models.py", "run/metrics.py", "run/crossval.py",
+                   "data/registry.py", "data/readers.py", "data/splits.py", "data/feed.py"):
+        assert module in hashed, module
+    assert not any(m.startswith(("present/", "build/", "analysis/")) for m in hashed)
+    assert "present" not in cache.TRAINING_SOURCES and "build" not in cache.TRAINING_SOURCES
+    assert cache.source_hash() == cache.code_hash(cache.HELPERS, cache.TRAINING_SOURCES)
+
+
+def _package(root: Path) -> Path:
+    """A little helpers tree: data/ (with a sub-package), run/, present/."""
+    for rel, text in {"data/__init__.py": "", "data/readers.py": "READ = 1\n",
+                      "data/formats/__init__.py": "", "run/__init__.py": "", "run/training.py": "EPOCHS = 1\n",
+                      "present/__init__.py": "", "present/figures.py": "DPI = 100\n"}.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_code_hash_raises_for_a_listed_source_that_is_missing(tmp_path):
+    root = _package(tmp_path / "helpers")
+    cache.code_hash(root, ("data", "run"))  # all present: fine
+    with pytest.raises(FileNotFoundError, match="datasets"):
+        cache.code_hash(root, ("data", "run", "datasets"))  # a moved module must not drop out silently
+    (root / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty"):
+        cache.code_hash(root, ("data", "empty"))  # a package with no module at all
+    # A single module may be listed by name, without its suffix.
+    assert cache.code_hash(root, ("run/training",)) != cache.code_hash(root, ("data/readers",))
+
+
+def test_code_hash_follows_every_module_of_a_package_recursively(tmp_path):
+    root = _package(tmp_path / "helpers")
+    sources = ("data", "run")
+    before = cache.code_hash(root, sources)
+    assert cache.code_hash(root, sources) == before  # stable
+    # A module added in a sub-folder of a source package changes the hash...
+    (root / "data" / "formats" / "idx.py").write_text("MAGIC = 2051\n")
+    added = cache.code_hash(root, sources)
+    assert added != before
+    # ...and so does a change to it, or a rename (paths are part of the hash).
+    (root / "data" / "formats" / "idx.py").write_text("MAGIC = 2049\n")
+    edited = cache.code_hash(root, sources)
+    assert edited not in (before, added)
+    (root / "data" / "formats" / "idx.py").rename(root / "data" / "formats" / "gz.py")
+    assert cache.code_hash(root, sources) not in (before, added, edited)
+    # A module outside the sources does not.
+    again = cache.code_hash(root, sources)
+    (root / "present" / "tables.py").write_text("COLUMNS = []\n")
+    assert cache.code_hash(root, sources) == again
+    # exclude leaves a package out: the whole tree but present is the same with or without it.
+    everything = cache.code_hash(root, ("",), exclude=("present",))
+    (root / "present" / "more.py").write_text("X = 1\n")
+    assert cache.code_hash(root, ("",), exclude=("present",)) == everything
+    assert cache.code_hash(root, ("",)) != everything
 
 
 def test_titles_and_questions_are_not_in_the_run_keys(plan):
-    other = config.load(profile="smoke", sets=["depth.title=Another title", "depth.question=Why not?"])
+    other = load.load(profile="smoke", sets=["depth.title=Another title", "depth.question=Why not?"])
     assert other.studies["depth"].title == "Another title"
     assert other.studies["depth"].question == "Why not?"
     keys = lambda p: [cache.run_key(r, HASH) for r in p.studies["depth"].runs]  # noqa: E731
@@ -195,7 +256,9 @@ def test_explain_abbreviates_hashes_and_long_lists(spec):
 
 # --- the store ----------------------------------------------------------------------------------
 
-RECORD = {"status": "ok", "metrics": {"val_accuracy": 0.5, "seconds": 1.25}, "history": {"loss": [1.0, 0.5]}}
+# What the store is given: a run record without how it is shown (training strips IDENTITY).
+RECORD = {k: v for k, v in make_record(val=0.5, seconds=1.25, history_epochs=2).items()
+          if k not in ("study", "kind", "label", "axis", "baseline")}
 
 
 @pytest.fixture
@@ -295,12 +358,12 @@ def test_size_does_not_count_an_interrupted_entry(store):
     assert store.size()[0] == 1
 
 
-# --- data.content_hash ----------------------------------------------------------------------------
+# --- registry.content_hash ----------------------------------------------------------------------------
 
 @pytest.fixture
 def mnist_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.ENV_DATA_DIR, str(tmp_path))
-    monkeypatch.setenv(data.ENV_OFFLINE, "1")
+    monkeypatch.setenv(registry.ENV_DATA_DIR, str(tmp_path))
+    monkeypatch.setenv(registry.ENV_OFFLINE, "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras-home"))
     write_mnist(tmp_path, 60, 20)
     return tmp_path
@@ -308,11 +371,11 @@ def mnist_dir(tmp_path, monkeypatch):
 
 def test_content_hash_follows_the_raw_files(mnist_dir):
     path = mnist_dir / "mnist.npz"
-    first = data.content_hash("mnist")
-    assert first == data.content_hash("mnist")
+    first = registry.content_hash("mnist")
+    assert first == registry.content_hash("mnist")
     # Other content, other size.
     write_mnist(mnist_dir, 70, 20)
-    second = data.content_hash("mnist")
+    second = registry.content_hash("mnist")
     assert second != first
     # Same size, one byte different: seen once the modification time moves.
     blob = bytearray(path.read_bytes())
@@ -321,22 +384,22 @@ def test_content_hash_follows_the_raw_files(mnist_dir):
     path.write_bytes(bytes(blob))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
     assert path.stat().st_size == stat.st_size
-    third = data.content_hash("mnist")
+    third = registry.content_hash("mnist")
     assert third not in (first, second)
     # Touching a file without changing it keeps the hash (it is a hash of the content).
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000_000))
-    assert data.content_hash("mnist") == third
+    assert registry.content_hash("mnist") == third
 
 
 def test_content_hash_of_bundled_digits_names_the_package():
-    assert "+scikit-learn-" in data.content_hash("digits")
+    assert "+scikit-learn-" in registry.content_hash("digits")
 
 
 # --- training.run_all with a cache ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def digit_specs():
-    runs = copy.deepcopy(config.load(config.PARAMS / "digits.yaml", profile="smoke").studies["depth"].runs[:2])
+def digit_specs(digits_plan):
+    runs = copy.deepcopy(digits_plan.studies["depth"].runs[:2])
     for r in runs:
         r["config"]["training"]["epochs"] = 1
     return runs
@@ -351,7 +414,7 @@ def _identity(r):
 
 
 def test_run_all_trains_once_then_reuses(digit_specs, tmp_path, monkeypatch):
-    from helpers import training
+    from helpers.run import training
 
     store_dir = tmp_path / "cache"
     specs = copy.deepcopy(digit_specs)
@@ -410,14 +473,14 @@ def test_run_all_trains_once_then_reuses(digit_specs, tmp_path, monkeypatch):
 
 
 def test_run_all_without_a_cache_dir_trains_and_marks_nothing_cached(digit_specs):
-    from helpers import training
+    from helpers.run import training
 
     (record,) = training.run_all(copy.deepcopy(digit_specs[:1]))
     assert record["status"] == "ok" and record["cached"] is False and record["key"] is None
 
 
 def test_a_failed_run_is_never_cached(digit_specs, tmp_path):
-    from helpers import training
+    from helpers.run import training
 
     bad = copy.deepcopy(digit_specs[0])
     bad["config"]["data"]["train_samples"] = 5  # too few to stratify: the load raises

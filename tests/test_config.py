@@ -1,18 +1,19 @@
-"""Tests for helpers.config: every bad parameter is one ConfigError line naming the file and key."""
+"""Tests for helpers.config (load, layers, errors): every bad parameter is one ConfigError line naming the file and key."""
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import config
-from helpers.schema import StudyKinds
+from helpers.config import layers, load
+from helpers.config.errors import ConfigError
+from helpers.config.kinds import KINDS
 
 
 @pytest.fixture(autouse=True)
 def _in_repo_root(monkeypatch):
     # Error messages name files relative to the working directory; pin it so they read params/...
-    monkeypatch.chdir(config.ROOT)
+    monkeypatch.chdir(load.ROOT)
 
 
 def write(tmp_path: Path, text: str, name: str = "report.yaml") -> Path:
@@ -22,8 +23,8 @@ def write(tmp_path: Path, text: str, name: str = "report.yaml") -> Path:
 
 
 def raises(match: str, **kwargs) -> str:
-    with pytest.raises(config.ConfigError, match=match) as info:
-        config.load(**kwargs)
+    with pytest.raises(ConfigError, match=match) as info:
+        load.load(**kwargs)
     msg = str(info.value)
     assert "\n" not in msg, f"error is not one line: {msg!r}"
     return msg
@@ -158,7 +159,7 @@ def test_unknown_profile_argument_names_profile(tmp_path):
 
 def test_study_listed_with_empty_yaml_entry_uses_its_study_file(tmp_path):
     report = write(tmp_path, "studies:\n  depth:\n  width:\n")
-    plan = config.load(report)
+    plan = load.load(report)
     assert [r["axis"]["layers"] for r in plan.studies["depth"].runs] == [1, 2, 3, 4]
 
 
@@ -186,16 +187,16 @@ def test_report_error_names_params_report_yaml(tmp_path):
 
 
 def test_source_of_names_the_highest_layer_that_set_the_key():
-    layers = config.Layers()
-    layers.add("params/defaults.yaml", {"base": {"training": {"epochs": 10}}})
-    layers.add("params/studies/width.yaml", {"studies": {"width": {"units": [8], "layers": 2}}})
-    layers.add("params/report.yaml", {"studies": {"width": {"layers": 3}}})
-    layers.add("--set", {"base": {"training": {"epochs": 3}}})
-    assert layers.source_of(("studies", "width", "units", 0)) == "params/studies/width.yaml"
-    assert layers.source_of(("studies", "width", "layers")) == "params/report.yaml"
-    assert layers.source_of(("base", "training", "epochs")) == "--set"
+    stack = layers.Layers()
+    stack.add("params/defaults.yaml", {"base": {"training": {"epochs": 10}}})
+    stack.add("params/studies/width.yaml", {"studies": {"width": {"units": [8], "layers": 2}}})
+    stack.add("params/report.yaml", {"studies": {"width": {"layers": 3}}})
+    stack.add("--set", {"base": {"training": {"epochs": 3}}})
+    assert stack.source_of(("studies", "width", "units", 0)) == "params/studies/width.yaml"
+    assert stack.source_of(("studies", "width", "layers")) == "params/report.yaml"
+    assert stack.source_of(("base", "training", "epochs")) == "--set"
     # Missing everywhere: a required key, blamed on the top layer.
-    assert layers.source_of(("studies", "width", "nope")) == "--set"
+    assert stack.source_of(("studies", "width", "nope")) == "--set"
 
 
 def test_unknown_key_error_lists_allowed_keys():
@@ -212,52 +213,52 @@ def test_studies_argument_naming_an_unknown_study():
 def test_study_without_a_notebook(tmp_path):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    shutil.copy(config.NOTEBOOKS / "depth.ipynb", notebooks)
+    shutil.copy(load.NOTEBOOKS / "depth.ipynb", notebooks)
     report = write(tmp_path, "studies: {depth: {}, width: {}}\n")
     raises(r"studies\.width: the study 'width' has no notebook \(.*width\.ipynb is missing\)",
            params_file=report, notebooks=notebooks)
     # The same folder is fine for a report that only needs the notebooks it has.
-    assert list(config.load(write(tmp_path, "studies: {depth: {}}\n", "ok.yaml"), notebooks=notebooks).studies) == ["depth"]
+    assert list(load.load(write(tmp_path, "studies: {depth: {}}\n", "ok.yaml"), notebooks=notebooks).studies) == ["depth"]
 
 
 # --- what valid parameters become --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def default_plan():
-    return config.load()
+    return load.load()
 
 
 def test_exponent_without_dot_is_a_float(tmp_path):
     # PyYAML reads 1e-3 (no dot) as the string '1e-3'; it must still mean 0.001.
     report = write(tmp_path, "studies: {depth: {}}\nbase: {training: {learning_rate: 1e-3}, model: {l2: 1e-4}}\n")
-    run = config.load(report).studies["depth"].runs[0]
+    run = load.load(report).studies["depth"].runs[0]
     assert run["config"]["training"]["learning_rate"] == pytest.approx(0.001)
     assert isinstance(run["config"]["training"]["learning_rate"], float)
     assert run["config"]["model"]["l2"] == pytest.approx(1e-4)
     variant = write(tmp_path, "studies: {regularization: {variants: {L2: {l2: 1e-3}}}}\n", "variant.yaml")
-    runs = {r["label"]: r for r in config.load(variant).studies["regularization"].runs}
+    runs = {r["label"]: r for r in load.load(variant).studies["regularization"].runs}
     assert runs["L2"]["config"]["model"]["l2"] == pytest.approx(0.001)
 
 
 def test_set_base_epochs_is_training_epochs():
-    plan = config.load(sets=["base.epochs=3"], profile="full")
+    plan = load.load(sets=["base.epochs=3"], profile="full")
     epochs = {r["config"]["training"]["epochs"] for s in plan.studies.values() for r in s.runs}
     assert epochs == {3}
 
 
 def test_set_base_model_shorthand():
-    plan = config.load(sets=["base.activation=tanh"], studies=["depth"])
+    plan = load.load(sets=["base.activation=tanh"], studies=["depth"])
     assert {r["config"]["model"]["activation"] for r in plan.studies["depth"].runs} == {"tanh"}
 
 
 def test_set_width_units():
-    runs = config.load(sets=["width.units=[8,16]"]).studies["width"].runs
+    runs = load.load(sets=["width.units=[8,16]"]).studies["width"].runs
     assert [r["config"]["model"]["hidden"] for r in runs] == [[8, 8], [16, 16]]
     assert sum(r["baseline"] for r in runs) == 1
 
 
 def test_set_width_units_with_matching_baseline():
-    runs = config.load(sets=["width.units=[8,16]", "width.baseline=16 units"]).studies["width"].runs
+    runs = load.load(sets=["width.units=[8,16]", "width.baseline=16 units"]).studies["width"].runs
     assert [r["config"]["model"]["hidden"] for r in runs] == [[8, 8], [16, 16]]
     assert [r["axis"] for r in runs] == [{"units": 8}, {"units": 16}]
     assert [r["baseline"] for r in runs] == [False, True]
@@ -265,7 +266,7 @@ def test_set_width_units_with_matching_baseline():
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
 def test_profiles(profile):
-    plan = config.load(profile=profile)
+    plan = load.load(profile=profile)
     prof = plan.report.profiles[profile]
     assert plan.report.profile == profile
     for study in plan.studies.values():
@@ -278,7 +279,7 @@ def test_profiles(profile):
 
 
 def test_smoke_caps_epochs_at_the_smoke_value():
-    plan = config.load(profile="smoke", sets=["base.epochs=50"])
+    plan = load.load(profile="smoke", sets=["base.epochs=50"])
     cap = plan.report.profiles["smoke"].epochs
     assert cap is not None
     assert {r["config"]["training"]["epochs"] for s in plan.studies.values() for r in s.runs} == {cap}
@@ -286,17 +287,17 @@ def test_smoke_caps_epochs_at_the_smoke_value():
 
 
 def test_profile_cap_never_raises_epochs():
-    plan = config.load(profile="quick", sets=["base.epochs=1"])
+    plan = load.load(profile="quick", sets=["base.epochs=1"])
     assert {r["config"]["training"]["epochs"] for s in plan.studies.values() for r in s.runs} == {1}
 
 
 def test_studies_argument_keeps_the_report_order():
-    plan = config.load(studies=["width", "depth"])
+    plan = load.load(studies=["width", "depth"])
     assert list(plan.studies) == ["depth", "width"]
 
 
 def test_default_report(default_plan):
-    assert list(default_plan.studies) == list(config.read_yaml(config.PARAMS / "report.yaml")["studies"])
+    assert list(default_plan.studies) == list(layers.read_yaml(load.PARAMS / "report.yaml")["studies"])
     assert default_plan.source == "params/report.yaml"
     for name, study in default_plan.studies.items():
         labels = [r["label"] for r in study.runs]
@@ -304,7 +305,7 @@ def test_default_report(default_plan):
         assert sum(r["baseline"] for r in study.runs) == 1, name
         assert study.title and study.question, name
         for run in study.runs:
-            assert run["study"] == name and run["kind"] in StudyKinds
+            assert run["study"] == name and run["kind"] in KINDS
             assert run["seed"] == default_plan.report.seed
             assert run["config"]["data"] == {
                 "dataset": default_plan.report.dataset, "validation_split": 0.2,
@@ -329,15 +330,15 @@ def test_baseline_is_the_study_base_configuration(default_plan):
 
 def test_baseline_falls_back_to_the_first_run():
     # No 2-layer width run equals the 4-layer base, so the first configuration is the reference...
-    plan = config.load(studies=["width"])
+    plan = load.load(studies=["width"])
     assert baseline(plan, "width") == plan.studies["width"].runs[0]["label"]
     # ...until the study's depth matches the base.
-    plan = config.load(studies=["width"], sets=["width.layers=4"])
+    plan = load.load(studies=["width"], sets=["width.layers=4"])
     assert baseline(plan, "width") == "128 units"
 
 
 def test_explicit_baseline_wins():
-    plan = config.load(studies=["depth"], sets=["depth.baseline=2 layers"])
+    plan = load.load(studies=["depth"], sets=["depth.baseline=2 layers"])
     assert baseline(plan, "depth") == "2 layers"
 
 
@@ -365,28 +366,28 @@ def test_variants_patch_only_what_they_name(default_plan):
 
 def test_report_file_overrides_the_study_file(tmp_path):
     report = write(tmp_path, "studies: {width: {layers: 3}}\n")
-    runs = config.load(report).studies["width"].runs
-    study_file = config.read_yaml(config.PARAMS / "studies" / "width.yaml")
+    runs = load.load(report).studies["width"].runs
+    study_file = layers.read_yaml(load.PARAMS / "studies" / "width.yaml")
     assert [r["axis"]["units"] for r in runs] == study_file["units"]
     assert all(r["config"]["model"]["hidden"] == [r["axis"]["units"]] * 3 for r in runs)
 
 
 def test_report_file_overrides_the_study_axis(tmp_path):
     report = write(tmp_path, "studies: {width: {units: [4]}}\n")
-    runs = config.load(report).studies["width"].runs
+    runs = load.load(report).studies["width"].runs
     assert [r["config"]["model"]["hidden"] for r in runs] == [[4, 4]]
 
 
 def test_study_listed_by_name_only(tmp_path):
     report = write(tmp_path, "studies: [width, depth]\n")
-    plan = config.load(report)
+    plan = load.load(report)
     assert list(plan.studies) == ["width", "depth"]
-    assert plan.studies["depth"].runs == config.load().studies["depth"].runs
+    assert plan.studies["depth"].runs == load.load().studies["depth"].runs
 
 
 def test_two_studies_of_one_kind(tmp_path):
     report = write(tmp_path, "studies: {wide: {kind: width, units: [512], baseline: 512 units}, width: {}}\n")
-    plan = config.load(report, sets=["wide.layers=1"])
+    plan = load.load(report, sets=["wide.layers=1"])
     assert [(r["study"], r["kind"], r["config"]["model"]["hidden"]) for r in plan.studies["wide"].runs] == [
         ("wide", "width", [512])]
     assert len(plan.studies["width"].runs) > 1
@@ -395,12 +396,12 @@ def test_two_studies_of_one_kind(tmp_path):
 def test_merge_is_deep_and_does_not_alias():
     low = {"a": {"b": 1, "c": [1]}, "d": 1}
     high = {"a": {"b": 2}, "e": {"f": 1}}
-    out = config.merge(low, high)
+    out = layers.merge(low, high)
     assert out == {"a": {"b": 2, "c": [1]}, "d": 1, "e": {"f": 1}}
     out["e"]["f"] = 9
     assert high == {"a": {"b": 2}, "e": {"f": 1}}
-    assert config.merge({"a": [1, 2]}, {"a": [3]}) == {"a": [3]}  # lists are replaced, not joined
-    assert config.merge({"a": {"b": 1}}, {"a": None}) == {"a": None}
+    assert layers.merge({"a": [1, 2]}, {"a": [3]}) == {"a": [3]}  # lists are replaced, not joined
+    assert layers.merge({"a": {"b": 1}}, {"a": None}) == {"a": None}
 
 
 @pytest.mark.parametrize("item, path, value", [
@@ -411,13 +412,13 @@ def test_merge_is_deep_and_does_not_alias():
     ("base.training.learning_rate=1e-3", ["base", "training", "learning_rate"], "1e-3"),
 ])
 def test_parse_set(item, path, value):
-    assert config.parse_set(item, {"width"}) == (path, value)
+    assert load.parse_set(item, {"width"}) == (path, value)
 
 
 def test_every_error_is_one_line_and_names_a_source():
     for sets, _ in BAD_SETS:
-        with pytest.raises(config.ConfigError) as info:
-            config.load(sets=sets)
+        with pytest.raises(ConfigError) as info:
+            load.load(sets=sets)
         msg = str(info.value)
         assert "\n" not in msg
         assert re.match(r"^(--set|params/)", msg), msg

@@ -3,8 +3,6 @@ per fold, fold scores and their mean ± std, selection by mean fold score, the r
 import copy
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -12,17 +10,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+from conftest import ROOT, make_record, run_build  # noqa: E402
 
-from helpers import config, crossval, cvsection, cvstudy, stats  # noqa: E402
-from helpers.data import Splits  # noqa: E402
+from helpers.analysis import cv as cvstudy, stats  # noqa: E402
+from helpers.config import load  # noqa: E402
+from helpers.config.errors import ConfigError  # noqa: E402
+from helpers.config.record import is_fold, is_refit  # noqa: E402
+from helpers.data import splits as data_splits  # noqa: E402
+from helpers.data.splits import Splits  # noqa: E402
+from helpers.present.views import cv as cvsection  # noqa: E402
+from helpers.run import crossval  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 K = 3  # classes
 
 
 @pytest.fixture(autouse=True)
 def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(config.ROOT)
+    monkeypatch.chdir(ROOT)
 
 
 def id_splits(sparse: bool = False) -> Splits:
@@ -46,16 +50,16 @@ def ids(x) -> set[int]:
 # ---------------------------------------------------------------- folds never touch the test split
 def test_fold_indices_partition_and_stratify():
     y = np.array([0] * 20 + [1] * 15 + [2] * 10)
-    folds = crossval.fold_indices(y, 5, seed=7)
+    folds = data_splits.fold_indices(y, 5, seed=7)
     assert len(folds) == 5
     vals = np.concatenate([va for _, va in folds])
     assert sorted(vals.tolist()) == list(range(len(y)))  # every sample validates exactly once
     for tr, va in folds:
         assert set(tr).isdisjoint(va) and len(tr) + len(va) == len(y)
         assert np.bincount(y[va], minlength=3).tolist() == [4, 3, 2]  # each class split evenly
-    again = crossval.fold_indices(y, 5, seed=7)
+    again = data_splits.fold_indices(y, 5, seed=7)
     assert all((a[1] == b[1]).all() for a, b in zip(folds, again))  # seeded: the same folds
-    other = crossval.fold_indices(y, 5, seed=8)
+    other = data_splits.fold_indices(y, 5, seed=8)
     assert any((a[1] != b[1]).any() for a, b in zip(folds, other))
 
 
@@ -65,7 +69,7 @@ def test_folds_use_train_and_validation_only(sparse):
     pool, test = ids(splits.x_train) | ids(splits.x_val), ids(splits.x_test)
     seen_val = []
     for i in range(1, 6):
-        fold = crossval.split(splits, {"dataset": "x", "seed": 3, "fold": i, "folds": 5})
+        fold = data_splits.split(splits, {"dataset": "x", "seed": 3, "fold": i, "folds": 5})
         tr, va = ids(fold.x_train), ids(fold.x_val)
         assert fold.x_test is None and fold.y_test is None  # nothing of the test split is passed on
         assert tr | va == pool and not tr & va
@@ -77,19 +81,19 @@ def test_folds_use_train_and_validation_only(sparse):
                                                         else fold.x_train[:, 0]).astype(int)])).all()
         seen_val.append(va)
     assert set().union(*seen_val) == pool and sum(map(len, seen_val)) == len(pool)
-    refit = crossval.split(splits, {"dataset": "x", "seed": 3, "refit": True})
+    refit = data_splits.split(splits, {"dataset": "x", "seed": 3, "refit": True})
     assert ids(refit.x_train) == pool and refit.x_val is None
     assert refit.x_test is splits.x_test and refit.info["test"] == 40
 
 
 def test_an_ordinary_run_keeps_its_split():
     splits = id_splits()
-    assert crossval.split(splits, {"dataset": "x", "seed": 3}) is splits
+    assert data_splits.split(splits, {"dataset": "x", "seed": 3}) is splits
 
 
 def test_too_few_samples_per_class_for_the_folds():
     with pytest.raises(ValueError, match=r"6 folds need at least 6 samples of every class.*class 2 has 5"):
-        crossval.fold_indices(np.array([0] * 10 + [1] * 10 + [2] * 5), 6, seed=0)
+        data_splits.fold_indices(np.array([0] * 10 + [1] * 10 + [2] * 5), 6, seed=0)
 
 
 # ---------------------------------------------------------------- plan
@@ -100,7 +104,7 @@ def write(tmp_path: Path, study: str) -> Path:
 
 
 def test_a_cv_study_expands_into_one_run_per_variant_and_fold(tmp_path):
-    plan = config.load(write(tmp_path, "  cv:\n    folds: 4\n    test: wilcoxon\n    variants:\n"
+    plan = load.load(write(tmp_path, "  cv:\n    folds: 4\n    test: wilcoxon\n    variants:\n"
                                        "      a: {hidden: [8]}\n      b: {hidden: [16]}\n"), profile="smoke")
     runs = plan.studies["cv"].runs
     assert [r["label"] for r in runs] == [f"{v} · fold {i}" for v in "ab" for i in range(1, 5)]
@@ -128,20 +132,24 @@ BAD = [
 
 @pytest.mark.parametrize("study, match", BAD, ids=[b[0].strip() for b in BAD])
 def test_bad_cv_parameters(tmp_path, study, match):
-    with pytest.raises(config.ConfigError, match=r"cv\.yaml: " + match) as info:
-        config.load(write(tmp_path, study))
+    with pytest.raises(ConfigError, match=r"cv\.yaml: " + match) as info:
+        load.load(write(tmp_path, study))
     assert "\n" not in str(info.value)
 
 
 # ---------------------------------------------------------------- scores, selection, refit
 def fold_record(variant: str, fold: int, val: float, *, best_epoch: int = 3, status: str = "ok",
                 folds: int = 5, test: str = "t", **metrics) -> dict:
-    return {"study": "cv", "kind": "cv", "label": f"{variant} · fold {fold}", "seed": 42, "baseline": variant == "A",
-            "axis": {"variant": variant, "fold": fold, "test": test}, "status": status,
-            "metrics": {"val_accuracy": val, "train_accuracy": val + 0.01, "best_epoch": best_epoch, **metrics},
-            "config": {"model": {"hidden": [8]}, "training": {"epochs": 20, "early_stopping": {"monitor": "val_loss",
-                                                                                               "patience": 3}},
-                       "data": {"dataset": "digits", "seed": 42, "fold": fold, "folds": folds}}}
+    """A fold's record (conftest.make_record): no test metric, as no fold computes one."""
+    cfg = {"model": {"hidden": [8]}, "training": {"epochs": 20, "early_stopping": {"monitor": "val_loss",
+                                                                                  "patience": 3}},
+           "data": {"dataset": "digits", "seed": 42, "fold": fold, "folds": folds}}
+    rec = make_record(f"{variant} · fold {fold}", val, study="cv", kind="cv", baseline=variant == "A",
+                      axis={"variant": variant, "fold": fold, "test": test}, status=status, cfg=cfg,
+                      best_epoch=best_epoch, **metrics)
+    for key in ("test_accuracy", "f1_macro"):
+        rec.get("metrics", {}).pop(key, None)
+    return rec
 
 
 def records(a, b, **kw):
@@ -162,7 +170,7 @@ def test_failed_and_diverged_folds_are_left_out():
     rs = records([0.9, 0.9, 0.9], [0.8, 0.8, 0.8], folds=3)
     rs[1]["status"] = "failed"
     rs[4]["status"] = "diverged"
-    s = cvstudy.scores(rs)
+    s = crossval.scores(rs)
     assert s == {"A": {1: 0.9, 3: 0.9}, "B": {1: 0.8, 3: 0.8}}
 
 
@@ -171,15 +179,15 @@ def test_selection_is_by_mean_fold_score_never_by_test():
     rs = records([0.90, 0.90, 0.90], [0.95, 0.80, 0.80], folds=3)
     for r in rs:
         r["metrics"]["test_accuracy"] = 0.99 if r["axis"]["variant"] == "B" else 0.50
-    assert cvstudy.selected(rs) == "A"
-    spec = cvstudy.refit_spec(rs)
+    assert crossval.selected(rs) == "A"
+    spec = crossval.refit_spec(rs)
     assert spec["label"] == "A" and spec["config"]["model"] == {"hidden": [8]}
 
 
 @pytest.mark.parametrize("best_epochs, epochs", [([3, 4, 4], 4), ([2, 3, 2, 3], 3), ([1, 1, 2], 1)])
 def test_refit_trains_on_everything_for_the_mean_best_epoch(best_epochs, epochs):
     rs = [fold_record("A", i + 1, 0.9, best_epoch=e, folds=len(best_epochs)) for i, e in enumerate(best_epochs)]
-    spec = cvstudy.refit_spec(rs)
+    spec = crossval.refit_spec(rs)
     assert spec["config"]["training"]["epochs"] == epochs  # rounded half up: 2.5 -> 3
     assert spec["config"]["training"]["early_stopping"] is None
     assert spec["config"]["data"] == {"dataset": "digits", "seed": 42, "refit": True}
@@ -189,7 +197,7 @@ def test_refit_without_early_stopping_keeps_its_epochs():
     rs = records([0.9, 0.91], [0.8, 0.81], folds=2)
     for r in rs:
         r["config"]["training"]["early_stopping"] = None
-    assert cvstudy.refit_spec(rs)["config"]["training"]["epochs"] == 20
+    assert crossval.refit_spec(rs)["config"]["training"]["epochs"] == 20
 
 
 def test_comparison_is_paired_over_folds_and_holm_corrected():
@@ -219,7 +227,7 @@ def test_findings_warn_that_five_fold_wilcoxon_cannot_be_significant():
 
 
 def test_refit_record_carries_the_cross_validated_estimate(monkeypatch):
-    from helpers import training
+    from helpers.run import training
     rs = records([0.90, 0.92, 0.91], [0.80, 0.83, 0.81], folds=3)
     trained = []
 
@@ -227,7 +235,7 @@ def test_refit_record_carries_the_cross_validated_estimate(monkeypatch):
         trained.extend(specs)
         return [{**specs[0], "status": "ok", "metrics": {"train_accuracy": 0.95, "test_accuracy": 0.9}}]
     monkeypatch.setattr(training, "run_all", fake_run_all)
-    out = cvstudy.refit(rs, cache_dir=None)
+    out = crossval.refit(rs, cache_dir=None)
     assert len(trained) == 1 and trained[0]["config"]["data"]["refit"] is True
     m = out[0]["metrics"]
     assert m["cv_mean"] == pytest.approx(0.91) and m["val_accuracy"] == pytest.approx(0.91)
@@ -238,24 +246,27 @@ def test_no_successful_fold_selects_nothing():
     rs = records([0.9], [0.8], folds=1)
     for r in rs:
         r["status"] = "failed"
-    assert cvstudy.selected(rs) is None and cvstudy.refit_spec(rs) is None
+    assert crossval.selected(rs) is None and crossval.refit_spec(rs) is None
     assert "no findings" in cvsection.findings(rs).data
 
 
 # ---------------------------------------------------------------- training: fresh model per fold, no test
 @pytest.fixture(scope="module")
-def digits_cv_runs():
-    plan = config.load(ROOT / "params" / "digits.yaml", profile="smoke", sets=[
-        "data.validation_split=0.25", "base.hidden=[8]", "base.epochs=2"])
-    base = copy.deepcopy(plan.studies["depth"].runs[0])
-    base["config"]["data"].update(train_samples=240, test_samples=60)
-    base["config"]["training"]["early_stopping"] = None
-    return crossval.fold_runs([base], 3)
+def digits_cv_runs(tmp_path_factory):
+    """A cv plan's fold runs: one configuration, 3 folds of 240 digits (train+validation)."""
+    params = tmp_path_factory.mktemp("params") / "cv.yaml"
+    params.write_text("title: cv\ndataset: digits\ndata: {validation_split: 0.25}\n"
+                      "profiles: {smoke: {train_samples: 240, test_samples: 60, epochs: 2}}\n"
+                      "base: {model: {hidden: [8]}, training: {epochs: 2, early_stopping: null}}\n"
+                      "studies:\n  cv:\n    folds: 3\n    variants:\n      base: {}\n")
+    runs = load.load(params, profile="smoke").studies["cv"].runs
+    assert [(r["config"]["data"]["fold"], r["config"]["data"]["folds"]) for r in runs] == [(1, 3), (2, 3), (3, 3)]
+    return runs
 
 
 def test_each_fold_trains_a_freshly_initialised_model_and_never_sees_the_test_split(monkeypatch, digits_cv_runs):
     import keras
-    from helpers import training
+    from helpers.run import training
     fits, predicted = [], []
     fit, predict = keras.Model.fit, keras.Model.predict
 
@@ -287,9 +298,9 @@ def test_each_fold_trains_a_freshly_initialised_model_and_never_sees_the_test_sp
 
 
 def test_the_refit_trains_on_all_of_train_and_validation_and_tests_once(digits_cv_runs):
-    from helpers import training
+    from helpers.run import training
     recs = training.run_all(copy.deepcopy(digits_cv_runs), threads=2)
-    out = cvstudy.refit(recs, threads=2)
+    out = crossval.refit(recs, threads=2)
     assert len(out) == 1 and out[0]["status"] == "ok", out[0].get("error")
     r = out[0]
     assert r["data_info"]["train"] == 240 and r["data_info"]["val"] == 0 and r["data_info"]["test"] == 60
@@ -308,14 +319,11 @@ def test_cv_report_on_digits(tmp_path):
                       "base: {model: {hidden: [16]}, training: {batch_size: 32}}\n"
                       "studies:\n  cv:\n    folds: 3\n    variants:\n      narrow: {hidden: [4]}\n"
                       "      wide: {hidden: [32]}\n")
-    env = {**os.environ, "STUDYBOOK_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "build_report.py"), str(params), "--profile", "smoke",
-                           "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=env)
+    proc = run_build(params, "--profile", "smoke", "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "out" / "cv.json").read_text())
-    folds = [r for r in data["runs"] if crossval.is_fold(r)]
-    refit = [r for r in data["runs"] if crossval.is_refit(r)]
+    folds = [r for r in data["runs"] if is_fold(r)]
+    refit = [r for r in data["runs"] if is_refit(r)]
     assert len(folds) == 6 and len(refit) == 1
     assert all("test_accuracy" not in r["metrics"] for r in folds)
     means = {v: np.mean([r["metrics"]["val_accuracy"] for r in folds if r["axis"]["variant"] == v])
@@ -331,7 +339,7 @@ def test_cv_report_on_digits(tmp_path):
 
 
 def test_r5_design_selection_parameters():
-    plan = config.load(ROOT / "params" / "fashion_mnist_cv.yaml", profile="full")
+    plan = load.load(ROOT / "params" / "fashion_mnist_cv.yaml", profile="full")
     runs = plan.studies["designs"].runs
     assert len(runs) == 3 * 5
     designs = {r["axis"]["variant"]: (r["config"]["model"]["hidden"], r["config"]["model"]["activation"],
@@ -343,7 +351,7 @@ def test_r5_design_selection_parameters():
 
 
 def test_report_repeats_do_not_multiply_the_folds(tmp_path):
-    plan = config.load(write(tmp_path, "  cv: {folds: 3}\n"), sets=["repeats=3"])
+    plan = load.load(write(tmp_path, "  cv: {folds: 3}\n"), sets=["repeats=3"])
     assert {r["seed"] for r in plan.studies["cv"].runs} == {plan.report.seed}
     labels = [r["label"] for r in plan.studies["cv"].runs]
     assert len(labels) == len(set(labels)) and all("seed" not in label for label in labels)
@@ -351,12 +359,11 @@ def test_report_repeats_do_not_multiply_the_folds(tmp_path):
 
 def test_selected_says_how_many_epochs_in_one_readable_sentence():
     rs = records([0.90, 0.92, 0.91], [0.80, 0.83, 0.81], folds=3, best_epoch=4)
-    refit = {"study": "cv", "kind": "cv", "label": "A", "seed": 42, "status": "ok",
-             "axis": {"variant": "A", "refit": True, "test": "t"},
-             "config": {"model": {"hidden": [8]}, "training": {"epochs": 4, "early_stopping": None},
-                        "data": {"dataset": "digits", "seed": 42, "refit": True}},
-             "data_info": {"train": 1437, "val": 0, "test": 360},
-             "metrics": {"test_accuracy": 0.9, "f1_macro": 0.89, "train_accuracy": 0.95, "params": 100, "seconds": 1.0}}
+    refit = make_record("A", 0.91, test=0.9, train=0.95, study="cv", kind="cv", params=100, seconds=1.0,
+                        axis={"variant": "A", "refit": True, "test": "t"},
+                        cfg={"model": {"hidden": [8]}, "training": {"epochs": 4, "early_stopping": None},
+                             "data": {"dataset": "digits", "seed": 42, "refit": True}})
+    refit["data_info"] = {"train": 1437, "val": 0, "test": 360}
     text = cvsection.selected(rs + [refit]).data
     assert "for **4** epochs (the rounded mean best epoch of its folds: 4, 4, 4; early stopping needs a " \
            "validation split, and none is left), then evaluated **once**" in text

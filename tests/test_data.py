@@ -1,4 +1,5 @@
-"""Tests for helpers.data against small synthetic files written in the real formats (tests/fakedata.py).
+"""Tests for helpers.data (registry, readers, splits, feed) against small synthetic files written in
+the real formats (tests/fakedata.py).
 
 Never the network: STUDYBOOK_OFFLINE=1 for every test here."""
 import gzip
@@ -14,7 +15,7 @@ import scipy.sparse as sp
 
 import fakedata
 from fakedata import idx_bytes
-from helpers import data
+from helpers.data import feed, readers, registry, splits
 
 FILES = list(fakedata.FASHION_FILES)
 N_TRAIN, N_TEST, K = 200, 60, 10
@@ -28,7 +29,7 @@ def write_dataset(root: Path, seed: int = 0) -> dict:
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     monkeypatch.setenv("STUDYBOOK_OFFLINE", "1")
-    monkeypatch.setattr(data.urllib.request, "urlopen", _no_urlopen)
+    monkeypatch.setattr(registry.urllib.request, "urlopen", _no_urlopen)
 
 
 def _no_urlopen(*args, **kwargs):
@@ -43,7 +44,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("STUDYBOOK_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr(data, "DEBIAN_DATA_DIR", tmp_path / "no-such-debian-dir")
+    monkeypatch.setattr(registry, "DEBIAN_DATA_DIR", tmp_path / "no-such-debian-dir")
     return tmp_path
 
 
@@ -55,7 +56,7 @@ def synth(isolated):
 def load(**kw):
     args = dict(train_samples=100, test_samples=30, validation_split=0.2, seed=1)
     args.update(kw)
-    return data.load("fashion_mnist", **args)
+    return splits.load("fashion_mnist", **args)
 
 
 @pytest.mark.parametrize("train_samples,test_samples,vsplit,sizes", [
@@ -68,11 +69,17 @@ def test_shapes_sizes_and_stratification(synth, isolated, train_samples, test_sa
     s = load(train_samples=train_samples, test_samples=test_samples, validation_split=vsplit)
     assert (len(s.x_train), len(s.x_val), len(s.x_test)) == sizes
     assert (len(s.y_train), len(s.y_val), len(s.y_test)) == sizes
-    for x, y in ((s.x_train, s.y_train), (s.x_val, s.y_val), (s.x_test, s.y_test)):
+    for x, y, source in ((s.x_train, s.y_train, "y_train"), (s.x_val, s.y_val, "y_train"),
+                         (s.x_test, s.y_test, "y_test")):
         assert x.shape[1:] == (28, 28) and x.dtype == np.float32
         assert x.min() >= 0.0 and x.max() <= 1.0
         assert y.dtype == np.int64
         assert set(y.tolist()) == set(range(K))
+        # Stratified: each split holds the classes in the proportions of the file it was drawn
+        # from, up to rounding each class's share to a whole sample (less than one sample off).
+        share = np.bincount(synth[source], minlength=K) / len(synth[source])
+        counts = np.bincount(y, minlength=K)
+        assert np.abs(counts - len(y) * share).max() < 1, (source, counts.tolist())
     assert s.info == {"dataset": "fashion_mnist", "source": str(isolated / "data" / "fashion-mnist"),
                       "train": sizes[0], "val": sizes[1], "test": sizes[2], "shape": [28, 28],
                       "classes": 10, "preprocessing": "pixels scaled to [0, 1] (÷255)",
@@ -159,18 +166,18 @@ def test_bad_sizes_raise_clear_errors(synth, kw, match):
 
 def test_unknown_dataset(isolated):
     with pytest.raises(ValueError, match="unknown dataset 'nope'.*fashion_mnist"):
-        data.load("nope", train_samples=None, test_samples=None, validation_split=0.2, seed=0)
+        splits.load("nope", train_samples=None, test_samples=None, validation_split=0.2, seed=0)
 
 
 def test_missing_everything_names_file_folder_and_package(isolated):
-    with pytest.raises(data.DatasetMissing) as e:
-        data.locate("fashion_mnist")
+    with pytest.raises(registry.DatasetMissing) as e:
+        registry.locate("fashion_mnist")
     msg = str(e.value)
     assert "\n" not in msg
     assert "train-images-idx3-ubyte.gz" in msg
     assert str(isolated / "data" / "fashion-mnist") in msg
     assert "apt-get install dataset-fashion-mnist" in msg
-    with pytest.raises(data.DatasetMissing):
+    with pytest.raises(registry.DatasetMissing):
         load()
 
 
@@ -179,8 +186,8 @@ def test_partial_folder_names_the_missing_file(isolated, missing):
     folder = isolated / "keras" / "datasets"
     write_dataset(folder)
     (folder / "fashion-mnist" / missing).unlink()
-    with pytest.raises(data.DatasetMissing) as e:
-        data.locate("fashion_mnist")
+    with pytest.raises(registry.DatasetMissing) as e:
+        registry.locate("fashion_mnist")
     msg = str(e.value)
     assert f"missing {missing};" in msg and f"put it in {folder / 'fashion-mnist'}" in msg
     assert "\n" not in msg
@@ -188,21 +195,21 @@ def test_partial_folder_names_the_missing_file(isolated, missing):
 
 def test_search_order(isolated, monkeypatch):
     home, keras, d = isolated / "home", isolated / "keras", isolated / "data"
-    assert data.search_dirs("fashion_mnist") == [
+    assert registry.search_dirs("fashion_mnist") == [
         d / "fashion-mnist", keras / "datasets" / "fashion-mnist",
         home / ".keras" / "datasets" / "fashion-mnist", isolated / "no-such-debian-dir" / "fashion-mnist"]
     monkeypatch.delenv("STUDYBOOK_DATA_DIR")
     monkeypatch.delenv("KERAS_HOME")
-    assert data.search_dirs("fashion_mnist")[0] == home / ".keras" / "datasets" / "fashion-mnist"
+    assert registry.search_dirs("fashion_mnist")[0] == home / ".keras" / "datasets" / "fashion-mnist"
     write_dataset(home / ".keras" / "datasets")
-    assert data.locate("fashion_mnist") == home / ".keras" / "datasets" / "fashion-mnist"
+    assert registry.locate("fashion_mnist") == home / ".keras" / "datasets" / "fashion-mnist"
 
 
 def test_first_complete_folder_wins(isolated):
     write_dataset(isolated / "keras" / "datasets")
-    assert data.locate("fashion_mnist") == isolated / "keras" / "datasets" / "fashion-mnist"
+    assert registry.locate("fashion_mnist") == isolated / "keras" / "datasets" / "fashion-mnist"
     write_dataset(isolated / "data")
-    assert data.locate("fashion_mnist") == isolated / "data" / "fashion-mnist"
+    assert registry.locate("fashion_mnist") == isolated / "data" / "fashion-mnist"
 
 
 def corrupt(path: Path, how: str) -> None:
@@ -251,7 +258,7 @@ def test_cli_check_found(synth, isolated):
 
 def test_cli_check_missing(isolated):
     # The Debian constant can only be redirected in-process, so drive main() via -c.
-    code = ("import sys, pathlib, helpers.data as d; "
+    code = ("import sys, pathlib, helpers.data.registry as d; "
             f"d.DEBIAN_DATA_DIR = pathlib.Path({str(isolated / 'no-such-debian-dir')!r}); "
             "sys.exit(d.main(['check', 'fashion_mnist']))")
     r = run_cli({k: os.environ[k] for k in ("HOME", "KERAS_HOME", "STUDYBOOK_DATA_DIR", "STUDYBOOK_OFFLINE")},
@@ -273,8 +280,8 @@ def test_real_fashion_mnist(tmp_path, monkeypatch):
     monkeypatch.delenv("STUDYBOOK_DATA_DIR", raising=False)
     monkeypatch.delenv("KERAS_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(data, "DEBIAN_DATA_DIR", REAL_DIR.parent)
-    s = data.load("fashion_mnist", train_samples=1000, test_samples=500, validation_split=0.2, seed=0)
+    monkeypatch.setattr(registry, "DEBIAN_DATA_DIR", REAL_DIR.parent)
+    s = splits.load("fashion_mnist", train_samples=1000, test_samples=500, validation_split=0.2, seed=0)
     assert (len(s.x_train), len(s.x_val), len(s.x_test)) == (800, 200, 500)
     assert s.info["source"] == str(REAL_DIR) and s.info["shape"] == [28, 28]
     for y in (s.y_train, s.y_val, s.y_test):
@@ -287,7 +294,7 @@ def test_real_fashion_mnist(tmp_path, monkeypatch):
 def load_ds(name, **kw):
     args = dict(train_samples=None, test_samples=None, validation_split=0.2, seed=1)
     args.update(kw)
-    return data.load(name, **args)
+    return splits.load(name, **args)
 
 
 def write(name: str, folder: Path, **kw) -> dict:
@@ -309,11 +316,11 @@ SIZES = {"fashion_mnist": (200, 60), "mnist": (200, 60), "cifar10": (200, 60), "
 
 
 @pytest.mark.parametrize("name,input_shape,storage,task,first_class", [
-    ("fashion_mnist", [28, 28], data.DENSE, "multiclass", "T-shirt/top"),
-    ("mnist", [28, 28], data.DENSE, "multiclass", "0"),
-    ("cifar10", [32, 32, 3], data.DENSE, "multiclass", "airplane"),
-    ("imdb", [10000], data.SPARSE, "binary", "negative"),
-    ("digits", [8, 8], data.DENSE, "multiclass", "0"),
+    ("fashion_mnist", [28, 28], registry.DENSE, "multiclass", "T-shirt/top"),
+    ("mnist", [28, 28], registry.DENSE, "multiclass", "0"),
+    ("cifar10", [32, 32, 3], registry.DENSE, "multiclass", "airplane"),
+    ("imdb", [10000], registry.SPARSE, "binary", "negative"),
+    ("digits", [8, 8], registry.DENSE, "multiclass", "0"),
 ])
 def test_every_dataset_shapes_dtypes_ranges(isolated, name, input_shape, storage, task, first_class):
     write(name, isolated / "data")
@@ -328,7 +335,7 @@ def test_every_dataset_shapes_dtypes_ranges(isolated, name, input_shape, storage
     for x, y in ((s.x_train, s.y_train), (s.x_val, s.y_val), (s.x_test, s.y_test)):
         assert list(x.shape[1:]) == input_shape and len(y) == x.shape[0]
         assert y.dtype == np.int64 and set(y.tolist()) == set(range(len(s.class_names)))
-        if storage == data.SPARSE:
+        if storage == registry.SPARSE:
             assert isinstance(x, sp.csr_matrix) and x.dtype == np.uint8
             assert set(np.unique(x.data).tolist()) == {1}
         else:
@@ -374,7 +381,7 @@ def test_mnist_values_are_the_raw_pixels(isolated):
 @pytest.mark.parametrize("root", ["data", "keras/datasets"])
 def test_cifar_layouts_and_channel_order(isolated, layout, root):
     raw = fakedata.write_cifar10(isolated / root, 40, 60, layout=layout)
-    assert data.locate("cifar10") == fakedata.cifar_folder(isolated / root, layout)
+    assert registry.locate("cifar10") == fakedata.cifar_folder(isolated / root, layout)
     s = load_ds("cifar10")
     for x, key in ((s.x_train, "train"), (s.x_test, "test")):
         assert x.shape[1:] == (32, 32, 3)
@@ -399,13 +406,13 @@ def test_cifar_class_names_come_from_meta_or_default(isolated):
 def test_cifar_classic_layout_wins_within_a_root(isolated):
     fakedata.write_cifar10(isolated / "data", 40, 60, layout="keras3")
     fakedata.write_cifar10(isolated / "data", 40, 60, layout="classic")
-    assert data.locate("cifar10") == isolated / "data" / "cifar-10-batches-py"
-    assert data.search_dirs("cifar10")[:2] == [isolated / "data" / "cifar-10-batches-py",
+    assert registry.locate("cifar10") == isolated / "data" / "cifar-10-batches-py"
+    assert registry.search_dirs("cifar10")[:2] == [isolated / "data" / "cifar-10-batches-py",
                                                isolated / "data" / "cifar-10-batches-py-target" / "cifar-10-batches-py"]
 
 
 def test_search_dirs_of_keras_files_skip_debian(isolated):
-    assert data.search_dirs("mnist") == [isolated / "data", isolated / "keras" / "datasets",
+    assert registry.search_dirs("mnist") == [isolated / "data", isolated / "keras" / "datasets",
                                          isolated / "home" / ".keras" / "datasets"]
 
 
@@ -497,8 +504,8 @@ def test_head_split_of_a_subsample_keeps_file_order(isolated):
 def test_imdb_decode_and_example(isolated):
     fakedata.write_imdb(isolated / "data", 200, 60, vocab=12000)
     word_index = {w: r for r, w in enumerate(fakedata.imdb_vocabulary(12000), start=1)}
-    assert data.decode([1, 3 + 1, 3 + 11, 2, 3 + 21, 0], word_index) == "the this [OOV] great"
-    assert data.decode([3 + 99999], word_index) == "[?]"
+    assert readers.decode([1, 3 + 1, 3 + 11, 2, 3 + 21, 0], word_index) == "the this [OOV] great"
+    assert readers.decode([3 + 99999], word_index) == "[?]"
     s = load_ds("imdb")
     ex = s.info["example"]
     words, label = ex.rsplit(" … ", 1)
@@ -535,9 +542,9 @@ def test_digits_needs_no_files_and_has_a_fixed_test_set(isolated, monkeypatch):
     assert a.x_test.shape == (360, 8, 8) and np.bincount(a.y_test).min() >= 35
     assert a.x_train.shape[0] + a.x_val.shape[0] == 1437
     assert np.isclose(a.x_train.max(), 1.0) and set(np.unique(a.x_train * 16).tolist()) <= set(range(17))
-    assert data.locate("digits").name == "data"
+    assert registry.locate("digits").name == "data"
     before = a.fingerprint
-    monkeypatch.setattr(data.metadata, "version", lambda pkg: "0.0-other")
+    monkeypatch.setattr(registry.metadata, "version", lambda pkg: "0.0-other")
     assert load_ds("digits", seed=1).fingerprint != before
 
 
@@ -550,18 +557,18 @@ def test_digits_needs_no_files_and_has_a_fixed_test_set(isolated, monkeypatch):
     ("imdb", "imdb.npz", ""),
 ])
 def test_missing_file_error_per_dataset(isolated, name, fname, folder):
-    with pytest.raises(data.DatasetMissing) as e:
-        data.locate(name)
+    with pytest.raises(registry.DatasetMissing) as e:
+        registry.locate(name)
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith(f"{name}: missing {fname}")
     assert f"in {isolated / 'data' / folder}" in msg and "STUDYBOOK_OFFLINE=1" in msg
-    with pytest.raises(data.DatasetMissing):
+    with pytest.raises(registry.DatasetMissing):
         load_ds(name)
 
 
 def test_missing_word_index_is_fine(isolated):
     fakedata.write_imdb(isolated / "data", 200, 60, with_word_index=False)
-    assert data.locate("imdb") == isolated / "data"
+    assert registry.locate("imdb") == isolated / "data"
 
 
 class FakeResponse:
@@ -582,39 +589,39 @@ def serve(monkeypatch, files: dict[str, bytes]):
 
     def urlopen(url, timeout):
         asked.append(url)
-        assert timeout == data.DOWNLOAD_TIMEOUT_S
+        assert timeout == registry.DOWNLOAD_TIMEOUT_S
         if url not in files:
-            raise data.urllib.error.URLError("no route to host")
+            raise registry.urllib.error.URLError("no route to host")
         return FakeResponse(files[url])
     monkeypatch.delenv("STUDYBOOK_OFFLINE")
-    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(registry.urllib.request, "urlopen", urlopen)
     return asked
 
 
-def with_downloads(monkeypatch, name: str, *downloads: data.Download):
+def with_downloads(monkeypatch, name: str, *downloads: registry.Download):
     import dataclasses
-    monkeypatch.setitem(data.DATASETS, name, dataclasses.replace(data.DATASETS[name], downloads=downloads))
+    monkeypatch.setitem(registry.DATASETS, name, dataclasses.replace(registry.DATASETS[name], downloads=downloads))
 
 
 def test_download_into_keras_home_verified(isolated, monkeypatch, tmp_path):
     fakedata.write_mnist(tmp_path / "src", 200, 60)
     payload = (tmp_path / "src" / "mnist.npz").read_bytes()
     import hashlib
-    with_downloads(monkeypatch, "mnist", data.Download("https://x/mnist.npz", "mnist.npz",
+    with_downloads(monkeypatch, "mnist", registry.Download("https://x/mnist.npz", "mnist.npz",
                                                        hashlib.sha256(payload).hexdigest()))
     asked = serve(monkeypatch, {"https://x/mnist.npz": payload})
-    assert data.locate("mnist") == isolated / "keras" / "datasets"
+    assert registry.locate("mnist") == isolated / "keras" / "datasets"
     assert (isolated / "keras" / "datasets" / "mnist.npz").read_bytes() == payload
     assert load_ds("mnist").x_train.shape[1:] == (28, 28)
     assert asked == ["https://x/mnist.npz"]
 
 
 def test_download_with_bad_checksum_leaves_nothing(isolated, monkeypatch):
-    with_downloads(monkeypatch, "mnist", data.Download("https://x/mnist.npz", "mnist.npz", "0" * 64))
+    with_downloads(monkeypatch, "mnist", registry.Download("https://x/mnist.npz", "mnist.npz", "0" * 64))
     serve(monkeypatch, {"https://x/mnist.npz": b"tampered"})
-    with pytest.raises(data.DatasetMissing, match="download of https://x/mnist.npz failed: mnist.npz: "
+    with pytest.raises(registry.DatasetMissing, match="download of https://x/mnist.npz failed: mnist.npz: "
                                                   "sha256 checksum mismatch") as e:
-        data.locate("mnist")
+        registry.locate("mnist")
     assert "\n" not in str(e.value)
     assert list((isolated / "keras" / "datasets").iterdir()) == []
 
@@ -627,11 +634,11 @@ def test_download_cifar_archive_is_extracted_in_keras3_layout(isolated, monkeypa
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     payload = archive.read_bytes()
-    with_downloads(monkeypatch, "cifar10", data.Download(
+    with_downloads(monkeypatch, "cifar10", registry.Download(
         "https://x/c.tar.gz", "cifar-10-batches-py-target_archive", hashlib.sha256(payload).hexdigest(),
         extract_to="cifar-10-batches-py-target"))
     serve(monkeypatch, {"https://x/c.tar.gz": payload})
-    assert data.locate("cifar10") == fakedata.cifar_folder(isolated / "keras" / "datasets", "keras3")
+    assert registry.locate("cifar10") == fakedata.cifar_folder(isolated / "keras" / "datasets", "keras3")
 
 
 def test_imdb_word_index_download_failure_is_not_fatal(isolated, monkeypatch, tmp_path):
@@ -639,18 +646,18 @@ def test_imdb_word_index_download_failure_is_not_fatal(isolated, monkeypatch, tm
     fakedata.write_imdb(tmp_path / "src", 200, 60)
     payload = (tmp_path / "src" / "imdb.npz").read_bytes()
     with_downloads(monkeypatch, "imdb",
-                   data.Download("https://x/imdb.npz", "imdb.npz", hashlib.sha256(payload).hexdigest()),
-                   data.Download("https://x/imdb_word_index.json", "imdb_word_index.json", "0" * 32))
+                   registry.Download("https://x/imdb.npz", "imdb.npz", hashlib.sha256(payload).hexdigest()),
+                   registry.Download("https://x/imdb_word_index.json", "imdb_word_index.json", "0" * 32))
     asked = serve(monkeypatch, {"https://x/imdb.npz": payload})
-    assert data.locate("imdb") == isolated / "keras" / "datasets"
+    assert registry.locate("imdb") == isolated / "keras" / "datasets"
     assert asked == ["https://x/imdb.npz", "https://x/imdb_word_index.json"]
     assert not (isolated / "keras" / "datasets" / "imdb_word_index.json").exists()
 
 
 def test_real_keras_origins_fail_fast_with_one_line(isolated, monkeypatch):
     asked = serve(monkeypatch, {})
-    with pytest.raises(data.DatasetMissing) as e:
-        data.locate("imdb")
+    with pytest.raises(registry.DatasetMissing) as e:
+        registry.locate("imdb")
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("imdb: missing imdb.npz; put it in")
     assert "download of https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz failed" in msg
@@ -659,8 +666,8 @@ def test_real_keras_origins_fail_fast_with_one_line(isolated, monkeypatch):
 
 def test_no_download_when_disabled_by_argument(isolated, monkeypatch):
     asked = serve(monkeypatch, {})
-    with pytest.raises(data.DatasetMissing, match="downloads disabled"):
-        data.locate("mnist", download=False)
+    with pytest.raises(registry.DatasetMissing, match="downloads disabled"):
+        registry.locate("mnist", download=False)
     assert asked == []
 
 
@@ -669,7 +676,7 @@ def test_keras_origins_and_hashes_match_installed_keras():
     from keras.src.datasets import cifar10, imdb, mnist
     sources = {m: inspect.getsource(m) for m in (mnist, imdb, cifar10)}
     for name, module in (("mnist", mnist), ("imdb", imdb), ("cifar10", cifar10)):
-        for d in data.DATASETS[name].downloads:
+        for d in registry.DATASETS[name].downloads:
             assert d.file_hash in sources[module], (name, d.file_hash)
             assert d.url.rsplit("/", 1)[-1] in sources[module]
 
@@ -680,14 +687,14 @@ def test_verify_checksum(tmp_path, algorithm):
     f = tmp_path / "blob.bin"
     f.write_bytes(b"studybook" * 1000)
     good = hashlib.new(algorithm, f.read_bytes()).hexdigest()
-    data.verify_checksum(f, good)
-    data.verify_checksum(f, good.upper())
-    assert data.file_hash(f, algorithm) == good
+    registry.verify_checksum(f, good)
+    registry.verify_checksum(f, good.upper())
+    assert registry.file_hash(f, algorithm) == good
     bad = ("f" if good[0] != "f" else "e") + good[1:]
     with pytest.raises(ValueError, match=f"blob.bin: {algorithm} checksum mismatch: expected {bad}, got {good}"):
-        data.verify_checksum(f, bad)
+        registry.verify_checksum(f, bad)
     with pytest.raises(ValueError, match="neither a sha256 nor an md5"):
-        data.verify_checksum(f, good[:20])
+        registry.verify_checksum(f, good[:20])
 
 
 def test_cli_check_several_datasets(isolated):
@@ -716,7 +723,7 @@ def make_xy(kind: str, n: int = 23, d: int = 7):
 @pytest.mark.parametrize("batch_size", [5, 23, 64])
 def test_batches_cover_every_sample_once_per_epoch(kind, shuffle, batch_size):
     x, y, dense = make_xy(kind)
-    b = data.Batches(x, y, batch_size=batch_size, shuffle=shuffle, seed=3)
+    b = feed.Batches(x, y, batch_size=batch_size, shuffle=shuffle, seed=3)
     assert len(b) == -(-23 // batch_size)
     orders = []
     for _ in range(2):
@@ -741,7 +748,7 @@ def test_batches_cover_every_sample_once_per_epoch(kind, shuffle, batch_size):
 def test_batches_shuffle_is_deterministic_for_a_seed():
     x, y, _ = make_xy("sparse")
     def epochs(seed):
-        b = data.Batches(x, y, batch_size=4, shuffle=True, seed=seed)
+        b = feed.Batches(x, y, batch_size=4, shuffle=True, seed=seed)
         out = []
         for _ in range(3):
             out.append(np.concatenate([b[i][1] for i in range(len(b))]).tolist())
@@ -752,26 +759,26 @@ def test_batches_shuffle_is_deterministic_for_a_seed():
 
 def test_batches_without_y_yield_x_only():
     x, _, dense = make_xy("sparse")
-    b = data.Batches(x, batch_size=10)
+    b = feed.Batches(x, batch_size=10)
     got = np.concatenate([b[i] for i in range(len(b))])
     np.testing.assert_array_equal(got, dense.astype(np.float32))
     with pytest.raises(ValueError, match="x has 23 samples but y has 3"):
-        data.Batches(x, np.zeros(3), batch_size=4)
+        feed.Batches(x, np.zeros(3), batch_size=4)
 
 
 def test_feed_trains_keras_on_sparse_imdb(isolated):
     import keras
     fakedata.write_imdb(isolated / "data", 600, 200)
     s = load_ds("imdb", num_words=200, validation_split=0.4, validation_method="head")
-    f = data.feed(s.x_train, s.y_train.astype(np.float32), batch_size=32, shuffle=True, seed=0)
-    assert isinstance(f, keras.utils.PyDataset) and isinstance(f, data.Batches)
+    f = feed.feed(s.x_train, s.y_train.astype(np.float32), batch_size=32, shuffle=True, seed=0)
+    assert isinstance(f, keras.utils.PyDataset) and isinstance(f, feed.Batches)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((200,)), keras.layers.Dense(16, activation="relu"),
                               keras.layers.Dense(1, activation="sigmoid")])
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     model.fit(f, epochs=2, verbose=0,
-              validation_data=data.feed(s.x_val, s.y_val.astype(np.float32), batch_size=64))
-    _, acc = model.evaluate(data.feed(s.x_test, s.y_test.astype(np.float32), batch_size=64), verbose=0)
+              validation_data=feed.feed(s.x_val, s.y_val.astype(np.float32), batch_size=64))
+    _, acc = model.evaluate(feed.feed(s.x_test, s.y_test.astype(np.float32), batch_size=64), verbose=0)
     assert acc > 0.6
-    proba = model.predict(data.feed(s.x_test, batch_size=64), verbose=0)
+    proba = model.predict(feed.feed(s.x_test, batch_size=64), verbose=0)
     assert proba.shape == (200, 1)

@@ -8,7 +8,8 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import config, execute, report
+from helpers.build import execute, report
+from helpers.config import load
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +18,7 @@ def _broken_notebooks(tmp_path):
     """A copy of the notebook set in which depth's notebook raises after its parameters."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    for nb_path in config.NOTEBOOKS.glob("*.ipynb"):
+    for nb_path in load.NOTEBOOKS.glob("*.ipynb"):
         (folder / nb_path.name).write_text(nb_path.read_text())
     nb = new_notebook(cells=[
         new_markdown_cell("# Broken", metadata={"tags": ["header"]}),
@@ -31,7 +32,7 @@ def _broken_notebooks(tmp_path):
 
 def test_a_notebook_that_raises_becomes_an_error_section(tmp_path):
     notebooks = _broken_notebooks(tmp_path)
-    plan = config.load(profile="smoke", studies=["depth"], notebooks=notebooks)
+    plan = load.load(profile="smoke", studies=["depth"], notebooks=notebooks)
     outcome = execute.run_study(plan.studies["depth"], tmp_path / "out", threads=1, notebooks=notebooks)
     assert outcome.status == "failed"
     assert "RuntimeError" in outcome.error and "the plotting step broke" in outcome.error

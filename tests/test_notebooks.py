@@ -1,23 +1,25 @@
-"""Static checks on notebooks/*.ipynb: papermill-ready, and thin (the logic lives in src/helpers)."""
+"""Static checks on notebooks/*.ipynb: generated from the kinds registry, papermill-ready, and thin
+(no definitions or loops, one call per cell: the logic lives in src/helpers)."""
 import ast
+import importlib
 import io
 import re
 import tokenize
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from helpers import section
-from helpers.schema import StudyKinds
+from conftest import ROOT
+from helpers.build import notebooks as generator
+from helpers.config.kinds import KINDS
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 PARAMETERS = {"study", "title", "question", "runs", "results_path", "events_path", "threads", "cache_dir", "force"}
 BANNED = ("def ", "for ", "while ", "class ", "lambda")
 
 
-def read(path: Path):
+def read(path):
     return nbformat.read(path, as_version=4)
 
 
@@ -36,7 +38,33 @@ def without_comments(source: str) -> str:
 
 
 def test_one_notebook_per_study_kind():
-    assert {p.stem for p in PATHS} == set(StudyKinds)
+    assert {p.stem for p in PATHS} == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_committed_notebook_is_what_the_generator_writes(kind):
+    # `python -m helpers.build.notebooks` (make notebooks) rewrites them after a registry change.
+    assert (NOTEBOOKS / f"{kind}.ipynb").read_text(encoding="utf-8") == generator.text(
+        generator.notebook(kind, KINDS[kind])), f"notebooks/{kind}.ipynb is stale: run make notebooks"
+
+
+def test_generator_check_reports_a_stale_notebook(tmp_path):
+    for kind in KINDS:
+        (tmp_path / f"{kind}.ipynb").write_text(generator.text(generator.notebook(kind, KINDS[kind])), encoding="utf-8")
+    assert generator.main(["--check"], folder=tmp_path) == 0
+    (tmp_path / "depth.ipynb").write_text("{}", encoding="utf-8")
+    assert generator.main(["--check"], folder=tmp_path) == 1
+    assert (tmp_path / "depth.ipynb").read_text(encoding="utf-8") == "{}"  # --check writes nothing
+    assert generator.main([], folder=tmp_path) == 0
+    assert generator.main(["--check"], folder=tmp_path) == 0
+
+
+def test_importing_the_generator_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+    before = {p: p.stat().st_mtime_ns for p in PATHS}
+    subprocess.run([sys.executable, "-c", "import helpers.build.notebooks"], check=True, cwd=tmp_path)
+    assert {p: p.stat().st_mtime_ns for p in PATHS} == before and not list(tmp_path.iterdir())
 
 
 @pytest.fixture(params=PATHS, ids=lambda p: p.stem)
@@ -102,24 +130,37 @@ def test_cells_after_parameters_are_short(notebook):
             assert len(cell.source.strip().splitlines()) <= 3, cell.source
 
 
-def test_section_calls_exist(notebook):
-    _, nb = notebook
+def calls(nb) -> list[str]:
+    """The code cells after the training cell."""
+    code = [c.source for c in code_cells(nb)]
+    train = next(i for i, s in enumerate(code) if "trainer.train(" in s)
+    return code[train + 1:]
+
+
+def test_each_call_exists(notebook):
+    path, nb = notebook
     source = "\n".join(c.source for c in code_cells(nb))
-    called = set(re.findall(r"\bsection\.(\w+)\(", source))
-    assert "train" in called
-    for name in called:
-        assert callable(getattr(section, name, None)), f"helpers.section has no {name}()"
+    modules = dict(re.findall(r"^from (helpers[.\w]*) import (\w+)$", source, flags=re.M))
+    bound = {alias: importlib.import_module(f"{package}.{alias}") for package, alias in modules.items()}
+    assert "trainer" in bound and "section" in bound
+    for module, name in re.findall(r"\b(\w+)\.(\w+)\(", source):
+        if module in bound:
+            assert callable(getattr(bound[module], name, None)), f"{bound[module].__name__} has no {name}()"
 
 
 def test_trains_then_shows(notebook):
-    _, nb = notebook
+    path, nb = notebook
     code = [c.source for c in code_cells(nb)]
-    train = next(i for i, s in enumerate(code) if "section.train(" in s)
-    assert "from helpers import section" in "\n".join(code[:train])
-    assert code[train].startswith("records = section.train(study, runs,")
-    # Every call after training works on the records it produced.
-    for s in code[train + 1:]:
-        assert re.fullmatch(r"section\.\w+\(records[,)].*", s.strip(), flags=re.S), s
+    train = next(i for i, s in enumerate(code) if "trainer.train(" in s)
+    assert "from helpers.run import trainer" in "\n".join(code[:train])
+    assert code[train].startswith("records = trainer.train(study, runs,")
+    # Every call after training is one call that works on the records training produced, on a
+    # module the notebook imported (section, or the kind's own view).
+    view = KINDS[path.stem].view
+    for s in calls(nb):
+        assert re.fullmatch(r"(\w+)\.\w+\(records[,)].*", s.strip(), flags=re.S), s
+        assert s.split(".")[0] in ("section", view), s
+        assert len(ast.parse(s).body) == 1, s
 
 
 def test_no_outputs_are_committed(notebook):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import importlib.util
 import io
-from pathlib import Path
 
 import pytest
 
-spec = importlib.util.spec_from_file_location("build_report", Path(__file__).resolve().parents[1] / "build_report.py")
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("build_report", ROOT / "build_report.py")
 build_report = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(build_report)
 

@@ -3,24 +3,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import config, ranking
-from helpers.schema import Ranking
+from conftest import ROOT, config, make_record
+from helpers.analysis import ranking
+from helpers.config.errors import ConfigError
+from helpers.config.load import load
+from helpers.config.specs import Ranking
+from helpers.present.ranking import section_html, table
 
 R1 = {"test_accuracy": 0.45, "auc": 0.25, "gap": 0.15, "params": 0.10, "seconds": 0.05}
 
 
 @pytest.fixture(autouse=True)
 def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(config.ROOT)
+    monkeypatch.chdir(ROOT)
 
 
 def rec(label, test, gap, params, seconds, auc=None, *, study="s", status="ok", seed=42, fold=None):
-    m = {"test_accuracy": test, "gap": gap, "params": params, "seconds": seconds, "val_accuracy": test}
-    if auc is not None:
-        m["roc_auc"] = auc
-    data = {"dataset": "imdb"} | ({"fold": fold, "folds": 5} if fold else {})
-    return {"study": study, "label": label, "status": status, "seed": seed, "metrics": m,
-            "config": {"data": data}}
+    cfg = config(dataset="imdb")
+    if fold:
+        cfg["data"].update(fold=fold, folds=5)
+    extra = {"roc_auc": auc} if auc is not None else {}
+    return make_record(label, test, test=test, train=test + gap, gap=gap, params=params, seconds=seconds,
+                       study=study, status=status, seed=seed, cfg=cfg, **extra)
 
 
 def test_normalise_orients_best_to_one():
@@ -81,9 +85,9 @@ def test_no_auc_in_a_multiclass_report_drops_its_weight_and_says_so():
     assert used["auc"] == 0 and sum(used.values()) == pytest.approx(1)
     assert used["test_accuracy"] == pytest.approx(0.45 / 0.75)
     assert any("ROC AUC (weight 0.25) is left out" in n for n in notes)
-    html = ranking.section_html(rs, Ranking())
+    html = section_html(rs, Ranking())
     assert "ROC AUC (weight 0.25) is left out" in html
-    assert not any(c.startswith("ROC AUC") for c in ranking.table(frame, used, 10).columns)
+    assert not any(c.startswith("ROC AUC") for c in table(frame, used, 10).columns)
 
 
 def test_a_run_without_auc_in_a_binary_report_scores_zero_on_it():
@@ -111,13 +115,13 @@ def test_same_label_in_two_studies_is_two_configurations():
 
 def test_section_states_the_weights_and_limits_the_rows():
     rs = [rec(f"c{i}", 0.80 + i / 100, 0.01 * i, 100 * (i + 1), 1.0 + i, 0.9 + i / 100) for i in range(6)]
-    html = ranking.section_html(rs, Ranking(top=3))
+    html = section_html(rs, Ranking(top=3))
     assert "0.45 × test accuracy + 0.25 × ROC AUC + 0.15 × low overfitting gap" in html
     assert 'data-label="tab:summary:ranking"' in html and 'data-label="fig:summary:ranking"' in html
-    table = html[html.index("<table"):html.index("</table>")]
-    assert table.count("<tr") == 1 + 3  # header and the top 3
-    assert ranking.section_html(rs, Ranking(top=0)) == ""
-    assert ranking.section_html([], Ranking()) == ""
+    rows = html[html.index("<table"):html.index("</table>")]
+    assert rows.count("<tr") == 1 + 3  # header and the top 3
+    assert section_html(rs, Ranking(top=0)) == ""
+    assert section_html([], Ranking()) == ""
 
 
 def write(tmp_path, text):
@@ -139,14 +143,14 @@ BAD = [
 
 @pytest.mark.parametrize("text, match", BAD, ids=[b[0] for b in BAD])
 def test_bad_ranking_parameters(tmp_path, text, match):
-    with pytest.raises(config.ConfigError, match=r"r\.yaml: " + match) as info:
-        config.load(write(tmp_path, text))
+    with pytest.raises(ConfigError, match=r"r\.yaml: " + match) as info:
+        load(write(tmp_path, text))
     assert "\n" not in str(info.value)
 
 
 def test_ranking_defaults_are_r1s_and_a_report_changes_only_what_it_names(tmp_path):
-    assert config.load(write(tmp_path, "")).report.ranking.weights.model_dump() == R1
-    w = config.load(write(tmp_path, "ranking: {weights: {seconds: 1.0e-1}}")).report.ranking.weights
+    assert load(write(tmp_path, "")).report.ranking.weights.model_dump() == R1
+    w = load(write(tmp_path, "ranking: {weights: {seconds: 1.0e-1}}")).report.ranking.weights
     assert w.seconds == 0.1 and w.test_accuracy == 0.45
 
 
@@ -159,5 +163,5 @@ def test_a_configuration_several_studies_share_is_one_row_and_robustness_is_not_
     frame, _, _ = ranking.rank(shared + [other, again], R1)
     assert frame["configuration"].tolist() == ["2 layers / relu / Adam", "1 layer"]
     assert frame["study"].tolist()[0] == "depth / activation / optimizer" and frame["rank"].tolist() == [1, 2]
-    html = ranking.section_html(shared + [other, again], Ranking())
+    html = section_html(shared + [other, again], Ranking())
     assert "names joined by “/”" in html and "re-runs are not ranked again" in html

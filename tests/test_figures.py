@@ -2,40 +2,20 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import QuadMesh  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from helpers import plots  # noqa: E402
+from conftest import make_record  # noqa: E402
+from helpers.analysis.records import frame  # noqa: E402
+from helpers.present import diagnostics, figures  # noqa: E402
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover"]
 
 
-def record(label, val=0.85, epochs=5, status="ok", axis=None, baseline=False, params=1000, seconds=5.0):
-    """A run record as in docs/records.md with synthetic history and confusion matrix."""
-    rng = np.random.default_rng(len(label))
-    rec = {"study": "s", "kind": "s", "label": label, "axis": axis or {}, "baseline": baseline,
-           "seed": 42, "config": {}, "status": status, "error": None,
-           "class_names": ["T-shirt/top", "Trouser", "Pullover"]}
-    if status != "ok":
-        rec["error"] = "boom"
-        return rec
-    rec["metrics"] = {"train_accuracy": val + 0.03, "val_accuracy": val, "test_accuracy": val - 0.01,
-                      "f1_macro": val - 0.012, "gap": 0.03, "params": params, "seconds": seconds}
-    acc = np.linspace(0.6, val + 0.03, epochs)
-    rec["history"] = {"accuracy": acc.tolist(), "val_accuracy": (acc - 0.03).tolist(),
-                      "loss": (1 - acc).tolist(), "val_loss": (1.05 - acc).tolist()}
-    rec["confusion"] = (np.eye(3) * 90 + rng.integers(0, 10, (3, 3))).astype(int).tolist()
-    return rec
-
-
-def frame(records):
-    """What metrics.frame produces: one row per run, metrics and axis flattened into columns."""
-    rows = []
-    for r in records:
-        rows.append({k: r[k] for k in ("study", "kind", "label", "baseline", "seed", "status")}
-                    | r.get("metrics", {}) | r["axis"])
-    return pd.DataFrame(rows)
+def record(label, val=0.85, epochs=5, **kw):
+    """A run record with a learning history of ``epochs`` epochs and a 3-class confusion matrix."""
+    return make_record(label, val, history_epochs=epochs, classes=CLASSES, study="s", **kw)
 
 
 RECORDS = [record("1 layer", 0.84, axis={"layers": 1}, baseline=True, params=100_000, seconds=3.0),
@@ -50,14 +30,14 @@ def data_axes(fig):
 
 def test_theme_is_colorblind_whitegrid():
     import seaborn as sns
-    plots.theme()
+    figures.theme()
     assert matplotlib.rcParams["axes.grid"] is True
     first = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][0]
     assert matplotlib.colors.to_hex(first) == matplotlib.colors.to_hex(sns.color_palette("colorblind")[0])
 
 
 def test_learning_curves_panels_lines_and_styles():
-    fig = plots.learning_curves(RECORDS)
+    fig = figures.learning_curves(RECORDS)
     assert isinstance(fig, Figure)
     axes = data_axes(fig)
     assert len(axes) == 2
@@ -76,16 +56,16 @@ def test_learning_curves_panels_lines_and_styles():
 
 @pytest.mark.parametrize("metrics", [("accuracy",), ("accuracy", "loss"), ("loss", "accuracy")])
 def test_learning_curves_one_panel_per_metric(metrics):
-    fig = plots.learning_curves(RECORDS[:2], metrics=metrics)
+    fig = figures.learning_curves(RECORDS[:2], metrics=metrics)
     assert len(data_axes(fig)) == len(metrics)
 
 
 @pytest.mark.parametrize("fn", [
-    lambda: plots.learning_curves(RECORDS),
-    lambda: plots.versus(frame(RECORDS), "params"),
-    lambda: plots.bars(frame(RECORDS)),
-    lambda: plots.accuracy_splits(frame(RECORDS)),
-    lambda: plots.confusion_matrices(RECORDS[:2]),
+    lambda: figures.learning_curves(RECORDS),
+    lambda: figures.versus(frame(RECORDS), "params"),
+    lambda: figures.bars(frame(RECORDS)),
+    lambda: figures.accuracy_splits(frame(RECORDS)),
+    lambda: diagnostics.confusion_matrices(RECORDS[:2]),
 ])
 def test_figure_size_fits_screen_and_a4(fn):
     fig = fn()
@@ -95,7 +75,7 @@ def test_figure_size_fits_screen_and_a4(fn):
 
 def test_versus_sorted_annotated_and_skips_failed():
     df = frame(RECORDS).sample(frac=1, random_state=0)  # shuffled on purpose
-    fig = plots.versus(df, "params", logx=True, title="Accuracy vs size", xlabel="parameters")
+    fig = figures.versus(df, "params", logx=True, title="Accuracy vs size", xlabel="parameters")
     ax = data_axes(fig)[0]
     xs = list(ax.lines[0].get_xdata())
     assert xs == sorted(xs) and len(xs) == 3
@@ -104,7 +84,7 @@ def test_versus_sorted_annotated_and_skips_failed():
 
 
 def test_bars_values_printed_and_axis_zoomed():
-    fig = plots.bars(frame(RECORDS), y="val_accuracy")
+    fig = figures.bars(frame(RECORDS), y="val_accuracy")
     ax = data_axes(fig)[0]
     assert len(ax.patches) == 3
     assert {t.get_text().strip() for t in ax.texts} == {"0.8400", "0.8700", "0.8600"}
@@ -116,13 +96,13 @@ def test_bars_values_printed_and_axis_zoomed():
 
 def test_bars_start_at_zero_when_values_are_spread():
     df = frame([record("a", 0.2), record("b", 0.9)])
-    ax = data_axes(plots.bars(df, y="val_accuracy"))[0]
+    ax = data_axes(figures.bars(df, y="val_accuracy"))[0]
     assert ax.get_xlim()[0] == 0
     assert "starts at" not in ax.get_xlabel()
 
 
 def test_accuracy_splits_three_bars_per_config():
-    fig = plots.accuracy_splits(frame(RECORDS))
+    fig = figures.accuracy_splits(frame(RECORDS))
     ax = data_axes(fig)[0]
     assert len(ax.containers) == 3 and all(len(c) == 3 for c in ax.containers)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["train", "validation", "test"]
@@ -132,7 +112,7 @@ def test_accuracy_splits_three_bars_per_config():
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_confusion_matrices_one_heatmap_per_record(n):
     recs = RECORDS[:n] + [RECORDS[-1]]  # plus the failed one, which must be skipped
-    fig = plots.confusion_matrices(recs)
+    fig = diagnostics.confusion_matrices(recs)
     axes = data_axes(fig)
     assert len(axes) == n
     for ax, rec in zip(axes, recs):
@@ -145,12 +125,12 @@ def test_confusion_matrices_one_heatmap_per_record(n):
 def test_confusion_is_row_normalised():
     rec = record("x")
     rec["confusion"] = [[50, 50, 0], [0, 10, 0], [0, 0, 300]]
-    ax = data_axes(plots.confusion_matrices([rec]))[0]
+    ax = data_axes(diagnostics.confusion_matrices([rec]))[0]
     assert [t.get_text() for t in ax.texts][:3] == ["50", "50", "0"]
     assert ax.texts[-1].get_text() == "100"
 
 
-@pytest.mark.parametrize("fn", [plots.learning_curves, plots.confusion_matrices])
+@pytest.mark.parametrize("fn", [figures.learning_curves, diagnostics.confusion_matrices])
 def test_all_failed_records_give_placeholder(fn):
     fig = fn([record("dead", status="failed")])
     assert isinstance(fig, Figure) and "No successful runs" in fig.axes[0].texts[0].get_text()
@@ -158,16 +138,15 @@ def test_all_failed_records_give_placeholder(fn):
 
 def test_frame_functions_skip_failed_rows():
     df = frame(RECORDS)
-    assert len(data_axes(plots.bars(df))[0].patches) == 3
-    assert len(data_axes(plots.versus(df, "seconds"))[0].lines[0].get_xdata()) == 3
+    assert len(data_axes(figures.bars(df))[0].patches) == 3
+    assert len(data_axes(figures.versus(df, "seconds"))[0].lines[0].get_xdata()) == 3
 
 
 def test_a_diverged_run_is_drawn_and_its_exploding_loss_leaves_the_panel():
-    diverged = record("lr 10", 0.1, epochs=3)
-    diverged.update(status="diverged", reason="loss became NaN at epoch 3")
+    diverged = record("lr 10", 0.1, epochs=3, status="diverged", reason="loss became NaN at epoch 3")
     diverged["history"]["loss"] = [2.3, 1e9, None]  # NaN is stored as null
     diverged["history"]["val_loss"] = [2.3, 5e8, None]
-    fig = plots.learning_curves(RECORDS + [diverged])
+    fig = figures.learning_curves(RECORDS + [diverged])
     acc, loss = data_axes(fig)
     assert len(acc.lines) == len(loss.lines) == 2 * 4
     assert "lr 10 (diverged)" in [t.get_text() for t in fig.legends[0].get_texts()]
