@@ -11,11 +11,11 @@ from helpers.config.record import RunRecord, is_fold, is_refit
 from helpers.run.crossval import method, scores, selected
 
 
-def n_folds(records: list[dict]) -> int:
+def n_folds(records: list[RunRecord]) -> int:
     return next((int(r["config"]["data"]["folds"]) for r in records if is_fold(r)), 0)
 
 
-def summary(records: list[dict]) -> pd.DataFrame:
+def summary(records: list[RunRecord]) -> pd.DataFrame:
     """One row per variant: each fold's score, then mean, standard deviation and folds counted."""
     k = n_folds(records)
     rows = []

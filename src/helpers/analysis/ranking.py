@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from helpers.config import kinds
-from helpers.config.record import Status, is_fold
+from helpers.config.record import RunRecord, Status, is_fold
 
 # weight key -> (metric in a record, column heading, higher is better)
 COMPONENTS = {
@@ -26,7 +26,7 @@ COMPONENTS = {
     "seconds": ("seconds", "short time", False),
 }
 
-def candidates(records: list[dict]) -> pd.DataFrame:
+def candidates(records: list[RunRecord]) -> pd.DataFrame:
     """One row per configuration (study, label) among the successful runs with a test score;
     a configuration trained with several seeds is the mean over them. Cross-validation folds
     have no test score and are not configurations of their own: left out; so are the robustness
@@ -93,7 +93,7 @@ def weights_used(weights: dict[str, float], frame: pd.DataFrame) -> tuple[dict[s
     return {k: v / total for k, v in w.items()}, notes
 
 
-def rank(records: list[dict], weights: dict[str, float]) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
+def rank(records: list[RunRecord], weights: dict[str, float]) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
     """Every configuration with its normalised components and score, best first. Equal scores
     share a rank (1, 2, 2, 4) and keep the report's order."""
     frame = candidates(records)

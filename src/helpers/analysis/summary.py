@@ -7,9 +7,10 @@ import pandas as pd
 
 from helpers.analysis.records import best, by_study, metric, ok
 from helpers.analysis.repeats import collapse
+from helpers.config.record import RunRecord
 
 
-def summary(records: Iterable[dict]) -> pd.DataFrame:
+def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
     """One row per study (first-appearance order) describing its best run by validation accuracy."""
     keys = ["val_accuracy", "test_accuracy", "f1_macro", "params", "seconds"]
     rows = []

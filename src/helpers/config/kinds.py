@@ -16,9 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from helpers.config.studies import (ActivationStudy, BatchSizeStudy, CVStudy, DepthStudy, GridStudy,
-                                    InitializerStudy, LearningRateStudy, LossStudy, RobustnessStudy, SearchStudy,
-                                    Study, VariantStudy, WidthStudy)
+from helpers.config.studies import (
+    ActivationStudy,
+    BatchSizeStudy,
+    CVStudy,
+    DepthStudy,
+    GridStudy,
+    InitializerStudy,
+    LearningRateStudy,
+    LossStudy,
+    RobustnessStudy,
+    SearchStudy,
+    Study,
+    VariantStudy,
+    WidthStudy,
+)
 
 Cell = tuple  # (markdown heading or None, one call)
 

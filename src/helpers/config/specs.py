@@ -5,8 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, create_model, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from helpers.config.errors import did_you_mean
 from helpers.data.registry import DATASETS

@@ -15,8 +15,17 @@ from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_v
 
 from helpers.config.errors import did_you_mean
 from helpers.config.space import Param, check as check_space
-from helpers.config.specs import (Activation, Initializer, Loss, ModelPatch, Repeats, Report, TrainingPatch,
-                                  Variant, seed_values)
+from helpers.config.specs import (
+    Activation,
+    Initializer,
+    Loss,
+    ModelPatch,
+    Repeats,
+    Report,
+    TrainingPatch,
+    Variant,
+    seed_values,
+)
 
 
 class Study(Repeats):

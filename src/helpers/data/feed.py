@@ -7,6 +7,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+
 class Batches:
     """Mini-batches of (x, y), or x alone when y is None, as dense float32; sparse rows are
     densified one batch at a time. With shuffle, each epoch has a fresh seeded order."""

@@ -11,8 +11,8 @@ import json
 import math
 import pickle
 import struct
-import zlib
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 

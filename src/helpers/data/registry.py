@@ -134,7 +134,7 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def _spec(name: str) -> DatasetSpec:
+def dataset_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
@@ -149,7 +149,7 @@ def keras_datasets_dir() -> Path:
 
 def search_dirs(name: str) -> list[Path]:
     """Candidate folders in priority order (env override, Keras cache, Debian package)."""
-    spec = _spec(name)
+    spec = dataset_spec(name)
     if spec.bundled_with == "scikit-learn":
         import sklearn.datasets
         return [Path(sklearn.datasets.__file__).parent / "data"]
@@ -232,7 +232,7 @@ def _complete(folder: Path, files) -> bool:
 def locate(name: str, *, download: bool = True) -> Path:
     """First searched folder holding every raw file of `name`; if none, download the files into the
     Keras cache (unless `download` is False or STUDYBOOK_OFFLINE=1), else DatasetMissing."""
-    spec = _spec(name)
+    spec = dataset_spec(name)
     dirs = search_dirs(name)
     for d in dirs:
         if _complete(d, spec.files):
@@ -264,7 +264,7 @@ def locate(name: str, *, download: bool = True) -> Path:
         f"{source}{why} (searched: {', '.join(map(str, dirs))})")
 
 
-def _stat_key(folder: Path, files) -> tuple:
+def stat_key(folder: Path, files) -> tuple:
     # Part of the cache key so a file replaced on disk mid-process is re-read, not served stale.
     out = []
     for f in files:
@@ -277,7 +277,7 @@ def _stat_key(folder: Path, files) -> tuple:
 
 
 @functools.lru_cache(maxsize=8)
-def _read_raw(name: str, folder: Path, stat_key: tuple, options: tuple) -> tuple[RawData, str]:
+def read_raw(name: str, folder: Path, stat_key: tuple, options: tuple) -> tuple[RawData, str]:
     """Decoded arrays plus a content hash; cached because several studies load per process."""
     spec = DATASETS[name]
     digest = hashlib.sha256()
@@ -304,10 +304,10 @@ def content_hash(name: str) -> str:
     """A hash of a dataset's raw files (without decoding them), for run cache keys; re-read only
     when a file's size or modification time changes. Load options are part of the run's config,
     not of this hash."""
-    spec = _spec(name)
+    spec = dataset_spec(name)
     folder = locate(name)
     files = tuple(spec.files)
-    h = _files_hash(folder, _stat_key(folder, files), files)
+    h = _files_hash(folder, stat_key(folder, files), files)
     if spec.bundled_with:
         h += f"+{spec.bundled_with}-{metadata.version(spec.bundled_with)}"
     return h

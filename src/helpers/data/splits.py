@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from helpers.data import readers
-from helpers.data.registry import DatasetSpec, _read_raw, _spec, _stat_key, locate
+from helpers.data.registry import DatasetSpec, dataset_spec, locate, read_raw, stat_key
 
 VALIDATION_METHODS = ("stratified", "head")
 CV_KEYS = ("fold", "folds", "refit")  # data keys of a cross-validation run, never passed to load
@@ -75,7 +75,7 @@ def load(name: str, *, train_samples: int | None, test_samples: int | None, vali
     validation_method "stratified": a seeded stratified share of the (subsampled) training set;
     "head": its first round(validation_split * n) samples in file order (IMDB: Keras's order).
     num_words only applies to datasets with a vocabulary (IMDB)."""
-    spec = _spec(name)
+    spec = dataset_spec(name)
     if not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be strictly between 0 and 1, got {validation_split}")
     if validation_method not in VALIDATION_METHODS:
@@ -83,7 +83,7 @@ def load(name: str, *, train_samples: int | None, test_samples: int | None, vali
                          f"got {validation_method!r}")
     options = _options(spec, num_words)
     folder = locate(name)
-    raw, content = _read_raw(name, folder, _stat_key(folder, spec.files + spec.optional_files),
+    raw, content = read_raw(name, folder, stat_key(folder, spec.files + spec.optional_files),
                              tuple(sorted(options.items())))
     class_names = list(raw.class_names or spec.class_names)
     k = len(class_names)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 
 from helpers.analysis.records import by_study
+from helpers.config.record import RunRecord
 from helpers.present import format as fmt
 
 # Keys that only mean something for convolutional models.
@@ -19,7 +20,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def each_study(fn, records: Iterable[dict], heading: str) -> str:
+def each_study(fn, records: Iterable[RunRecord], heading: str) -> str:
     """fn on one study's records; several studies get one headed block each."""
     groups = by_study(records)
     if len(groups) == 1:
@@ -27,7 +28,7 @@ def each_study(fn, records: Iterable[dict], heading: str) -> str:
     return "\n\n".join(heading.format(study) + fn(rs) for study, rs in groups.items())
 
 
-def _design_one(records: list[dict]) -> str:
+def _design_one(records: list[RunRecord]) -> str:
     flats = [flatten(r.get("config", {})) for r in records]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     varied, fixed = {}, {}
@@ -77,6 +78,6 @@ def _design_one(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def design(records: Iterable[dict]) -> str:
+def design(records: Iterable[RunRecord]) -> str:
     """Markdown: which config keys vary across the study's runs and which are held fixed."""
     return each_study(_design_one, records, "#### {}\n\n")

@@ -10,12 +10,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from helpers.present.figures import WIDTH, _ok_frame, _ok_records, _pretty, empty, figure
+from helpers.config.record import RunRecord
+from helpers.present.figures import WIDTH, empty, figure, ok_frame, ok_records, pretty
 
 
-def confusion_matrices(records: Iterable[dict]) -> Figure:
+def confusion_matrices(records: Iterable[RunRecord]) -> Figure:
     """Row-normalised test confusion matrices side by side, annotated in percent."""
-    ok = [r for r in _ok_records(records) if r.get("confusion")]
+    ok = [r for r in ok_records(records) if r.get("confusion")]
     if not ok:
         return empty()
     ncols = min(len(ok), 3)
@@ -42,7 +43,7 @@ def confusion_matrices(records: Iterable[dict]) -> Figure:
     return fig
 
 
-def binary_diagnostics(record: dict) -> Figure:
+def binary_diagnostics(record: RunRecord) -> Figure:
     """ROC, precision-recall (max-F1 point marked) and reliability curves of one binary run."""
     curves = record.get("curves") or {}
     if not curves:
@@ -75,12 +76,12 @@ def binary_diagnostics(record: dict) -> Figure:
 
 def heatmap(frame: pd.DataFrame, x: str, y: str, value: str = "val_accuracy", title: str | None = None) -> Figure:
     """A two-axis grid as a heatmap of ``value`` (validation accuracy by default)."""
-    df = _ok_frame(frame, x, y, value)
+    df = ok_frame(frame, x, y, value)
     if df.empty:
         return empty()
     table = df.pivot_table(index=y, columns=x, values=value, aggfunc="mean")
     fig = figure(height=max(2.6, 0.55 * len(table) + 1.4), width=min(WIDTH, 1.2 * len(table.columns) + 2.5))
     ax = fig.subplots()
-    sns.heatmap(table, annot=True, fmt=".4f", cmap="viridis", cbar_kws={"label": _pretty(value)}, ax=ax)
-    ax.set(title=title or f"{_pretty(value).capitalize()} by {x} and {y}", xlabel=x, ylabel=y)
+    sns.heatmap(table, annot=True, fmt=".4f", cmap="viridis", cbar_kws={"label": pretty(value)}, ax=ax)
+    ax.set(title=title or f"{pretty(value).capitalize()} by {x} and {y}", xlabel=x, ylabel=y)
     return fig

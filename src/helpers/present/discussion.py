@@ -8,21 +8,28 @@ from collections.abc import Iterable
 import pandas as pd
 
 from helpers.analysis import repeats, stats
-from helpers.analysis.records import (best, by_study, chance as chance_rate, gap as gap_of,
-                                       metric, ok as successful, ranked as ranked_runs)
+from helpers.analysis.records import (
+    best,
+    by_study,
+    chance as chance_rate,
+    gap as gap_of,
+    metric,
+    ok as successful,
+    ranked as ranked_runs,
+)
 from helpers.config import kinds
+from helpers.config.record import RunRecord
 from helpers.present import format as fmt, repeats as repeat_words
 from helpers.present.design import flatten
 from helpers.present.markup import ref, see
 from helpers.present.trends import GAP_MILD, NOISE
-
 
 REGULARIZERS = {"model.dropout", "model.dropout_kind", "model.l1", "model.l2", "model.batch_norm",
                 "model.conv_dropout"}
 
 
 
-def varied(records: list[dict]) -> set[str]:
+def varied(records: list[RunRecord]) -> set[str]:
     flats = [flatten(r.get("config", {})) for r in records]
     keys = {k for f in flats for k in f}
     return {k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1}
@@ -122,7 +129,7 @@ def _cost(ok: list[dict], links: bool) -> str:
     return " ".join(parts)
 
 
-def discussion(records: Iterable[dict], links: bool = False) -> str:
+def discussion(records: Iterable[RunRecord], links: bool = False) -> str:
     """Markdown paragraphs across studies: which factors mattered most and least, the overfitting
     pattern, and cost against accuracy. ``links``: refer to tables and figures (see ``ref``)."""
     records = list(records)
@@ -148,7 +155,7 @@ def discussion(records: Iterable[dict], links: bool = False) -> str:
     return "\n\n".join(p.strip() for p in paragraphs if p.strip())
 
 
-def _seeds_paragraph(records: list[dict]) -> str:
+def _seeds_paragraph(records: list[RunRecord]) -> str:
     """What the report's seeds allow: tests where studies repeat their runs, the 1-point rule where not."""
     several = repeats.repeated_studies(records)
     one = len(several) == 1 and len(by_study(records)) > 1

@@ -16,7 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from helpers.config.record import RESULTS, Status
+from helpers.config.record import RESULTS, RunRecord, Status
 
 # 6.9 in fits the text width of an A4 page (210 mm less 2 x 16 mm margins = 7.0 in), so a figure
 # prints at the size it was drawn (fonts at their point sizes) and reads well on screen.
@@ -57,11 +57,11 @@ def figure(height: float = HEIGHT, width: float = WIDTH) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _ok_records(records: Iterable[dict]) -> list[dict]:
+def ok_records(records: Iterable[RunRecord]) -> list[dict]:
     return [r for r in records if r.get("status") == Status.OK]
 
 
-def _ok_frame(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+def ok_frame(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     if "status" in frame.columns:
         frame = frame[frame["status"] == Status.OK]
     return frame.dropna(subset=[c for c in columns if c in frame.columns])
@@ -80,7 +80,7 @@ def empty(message: str = "No successful runs to plot") -> Figure:
     return fig
 
 
-def _pretty(name: str) -> str:
+def pretty(name: str) -> str:
     return name.replace("val_", "validation ").replace("_", " ")
 
 
@@ -127,7 +127,7 @@ def label_axis_start(ax, start: float, axis: str = "y") -> None:
     set_label(f"{get_label()} (axis starts at {start:g})")
 
 
-def learning_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
+def learning_curves(records: Iterable[RunRecord], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
     """One panel per metric; colour = configuration, dashed = training, solid = validation."""
     # A diverged run is shown too: its curves are the result (R3's learning rate 0.1).
     ok = [r for r in records if r.get("status") in RESULTS and r.get("history")]
@@ -160,9 +160,9 @@ def _epoch_panels(fig: Figure, axes, metrics: Sequence[str], entries, title: str
     """Titles and axes of per-epoch panels, and one legend: a colour per configuration (proxy
     handles: the plotted lines would list every configuration twice), dashed/solid per split."""
     for ax, metric in zip(axes, metrics):
-        ax.set_title(f"{_pretty(metric).capitalize()} per epoch{title}")
+        ax.set_title(f"{pretty(metric).capitalize()} per epoch{title}")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(_pretty(metric))
+        ax.set_ylabel(pretty(metric))
         ax.xaxis.get_major_locator().set_params(integer=True)
     handles = [Line2D([], [], color=c, linewidth=2.5, label=label) for c, label in entries]
     handles += [Line2D([], [], color="0.3", linestyle="--", label="training"),
@@ -171,11 +171,11 @@ def _epoch_panels(fig: Figure, axes, metrics: Sequence[str], entries, title: str
                title="colour = configuration; dashed = training, solid = validation" + band)
 
 
-def mean_curves(records: Iterable[dict], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
+def mean_curves(records: Iterable[RunRecord], metrics: Sequence[str] = ("accuracy", "loss")) -> Figure:
     """Several seeds per configuration: the mean curve per configuration with a min–max band over
     its seeds (a seed that stopped early counts until its last epoch)."""
     groups: dict[str, list[dict]] = {}
-    for rec in _ok_records(records):
+    for rec in ok_records(records):
         if rec.get("history"):
             groups.setdefault(rec["label"], []).append(rec["history"])
     if not groups:
@@ -221,7 +221,7 @@ def _repeated(data: pd.DataFrame) -> bool:
 def versus(frame: pd.DataFrame, x: str, y: str = "test_accuracy", logx: bool = False,
            title: str | None = None, xlabel: str | None = None) -> Figure:
     """Points joined in order of x, each annotated with its configuration label."""
-    data = _ok_frame(frame, x, y)
+    data = ok_frame(frame, x, y)
     if data.empty:
         return empty()
     several = _repeated(data)
@@ -245,15 +245,15 @@ def versus(frame: pd.DataFrame, x: str, y: str = "test_accuracy", logx: bool = F
     if logx:
         ax.set_xscale("log")
     ax.margins(x=0.08, y=0.2)
-    ax.set_xlabel(xlabel or _pretty(x))
-    ax.set_ylabel(_pretty(y) + (" (mean ± std over seeds)" if several else ""))
-    ax.set_title(title or f"{_pretty(y).capitalize()} vs {xlabel or _pretty(x)}")
+    ax.set_xlabel(xlabel or pretty(x))
+    ax.set_ylabel(pretty(y) + (" (mean ± std over seeds)" if several else ""))
+    ax.set_title(title or f"{pretty(y).capitalize()} vs {xlabel or pretty(x)}")
     return fig
 
 
 def bars(frame: pd.DataFrame, y: str = "test_accuracy", title: str | None = None) -> Figure:
     """One horizontal bar per configuration (in study order) with its value printed on it."""
-    data = _ok_frame(frame, y)
+    data = ok_frame(frame, y)
     if data.empty:
         return empty()
     several = _repeated(data)
@@ -276,17 +276,17 @@ def bars(frame: pd.DataFrame, y: str = "test_accuracy", title: str | None = None
         spread = (f" ± {e:.4f}" if abs(val) <= 1 else f" ± {_value_text(e)}") if n > 1 else " (1 seed)"
         ax.text(val + e, pos, f" {_value_text(val)}" + (spread if several else ""),
                 va="center", ha="left", fontsize=9)
-    ax.set_xlabel(_pretty(y) + (" (mean ± std over seeds)" if several else ""))
+    ax.set_xlabel(pretty(y) + (" (mean ± std over seeds)" if several else ""))
     ax.grid(axis="y", visible=False)
     label_axis_start(ax, start, axis="x")
-    ax.set_title(title or f"{_pretty(y).capitalize()} per configuration")
+    ax.set_title(title or f"{pretty(y).capitalize()} per configuration")
     return fig
 
 
 def accuracy_splits(frame: pd.DataFrame) -> Figure:
     """Grouped train / validation / test accuracy bars; the train-validation gap is printed."""
     splits = {"train_accuracy": "train", "val_accuracy": "validation", "test_accuracy": "test"}
-    data = _ok_frame(frame, *splits)
+    data = ok_frame(frame, *splits)
     if data.empty:
         return empty()
     labels = [str(v) for v in data["label"]]

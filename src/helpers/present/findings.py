@@ -6,8 +6,15 @@ import numbers
 from collections.abc import Iterable
 
 from helpers.analysis import repeats
-from helpers.config.record import Status
-from helpers.analysis.records import best, diverged as diverged_runs, gap as gap_of, metric, ok as successful, ranked as ranked_runs
+from helpers.analysis.records import (
+    best,
+    diverged as diverged_runs,
+    gap as gap_of,
+    metric,
+    ok as successful,
+    ranked as ranked_runs,
+)
+from helpers.config.record import RunRecord, Status
 from helpers.present import format as fmt, repeats as repeat_words, trends
 from helpers.present.design import each_study
 from helpers.present.markup import ref, see
@@ -30,7 +37,7 @@ def headline(ok: list[dict]) -> tuple[str, bool]:
 
 
 
-def diverged(records: Iterable[dict]) -> str:
+def diverged(records: Iterable[RunRecord]) -> str:
     """Names each diverged run and why: a result, not a failure, and never a candidate for best."""
     div = diverged_runs(records)
     if not div:
@@ -43,7 +50,7 @@ def diverged(records: Iterable[dict]) -> str:
     return "; ".join(one(r) for r in div) + f". {'It is' if len(div) == 1 else 'They are'} left out of every ranking."
 
 
-def _findings_one(records: list[dict], links: bool = False) -> str:
+def _findings_one(records: list[RunRecord], links: bool = False) -> str:
     if repeats.repeated(records):  # several seeds: means, confidence intervals and paired tests
         return repeat_words.findings(records, links)
     ok = successful(records)
@@ -96,7 +103,7 @@ def _findings_one(records: list[dict], links: bool = False) -> str:
     return " ".join(p for p in parts if p)
 
 
-def findings(records: Iterable[dict], links: bool = False) -> str:
+def findings(records: Iterable[RunRecord], links: bool = False) -> str:
     """Markdown paragraph(s), one per study: best, baseline delta, trend, overfitting, cost.
     ``links``: refer to the study's table and figures (``{{ref:...}}`` tokens the report resolves)."""
     return each_study(lambda rs: _findings_one(rs, links), records, "*{}*: ")

@@ -7,11 +7,11 @@ import os
 import yaml
 
 from helpers.config.plan import Plan
-from helpers.config.record import is_refit
+from helpers.config.record import RunRecord, is_refit
 from helpers.present import repeats as repeat_words
 
 
-def methodology(plan: Plan, records: list[dict], n: int = 1) -> str:
+def methodology(plan: Plan, records: list[RunRecord], n: int = 1) -> str:
     rep = plan.report
     # A cv refit trains on train+validation: its split is not the report's.
     infos = sorted((r for r in records if r.get("data_info")), key=is_refit)

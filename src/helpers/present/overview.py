@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from helpers.analysis import repeats
-from helpers.analysis.records import (best, by_study, chance as chance_rate, diverged as diverged_runs, gap as gap_of,
-                                       metric, ok as successful, ranked as ranked_runs)
+from helpers.analysis.records import (
+    best,
+    by_study,
+    chance as chance_rate,
+    diverged as diverged_runs,
+    gap as gap_of,
+    metric,
+    ok as successful,
+    ranked as ranked_runs,
+)
 from helpers.config import kinds
+from helpers.config.record import RunRecord
 from helpers.present import format as fmt, repeats as repeat_words, trends
 from helpers.present.findings import headline
 from helpers.present.trends import GAP_CLEAR
 
 
-def abstract(records: Iterable[dict]) -> str:
+def abstract(records: Iterable[RunRecord]) -> str:
     """Short paragraph of headline numbers across all studies."""
     records = list(records)
     if not records:
@@ -69,7 +78,7 @@ def abstract(records: Iterable[dict]) -> str:
     return " ".join(parts)
 
 
-def conclusions(records: Iterable[dict]) -> str:
+def conclusions(records: Iterable[RunRecord]) -> str:
     """Markdown bullets: one per study, then future work derived from the results."""
     records = list(records)
     if not records:

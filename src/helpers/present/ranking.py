@@ -9,6 +9,7 @@ import pandas as pd
 
 from helpers.analysis.ranking import COMPONENTS, rank
 from helpers.config import kinds
+from helpers.config.record import RunRecord
 from helpers.present import figures
 from helpers.present.markup import figure_html, table_html
 
@@ -62,7 +63,7 @@ def weights_sentence(used: dict[str, float], given: dict[str, float]) -> str:
     return f"score = {' + '.join(parts)} (weights as given: {given_txt})"
 
 
-def section_html(records: list[dict], settings) -> str:
+def section_html(records: list[RunRecord], settings) -> str:
     """The ranking's part of the cross-study summary: heading, weights, table and chart."""
     if settings is None or settings.top == 0:
         return ""

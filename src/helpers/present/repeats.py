@@ -9,7 +9,7 @@ import pandas as pd
 
 from helpers.analysis import stats
 from helpers.analysis.records import best, by_study, gap as gap_of, ok as _ok
-from helpers.analysis.repeats import (collapse, comparisons, groups, repeated_studies, seeds, values)
+from helpers.analysis.repeats import collapse, comparisons, groups, repeated_studies, seeds, values
 from helpers.config.record import Status
 from helpers.present import format as fmt, trends
 from helpers.present.markup import ref

@@ -10,18 +10,23 @@ from IPython.display import HTML, Markdown
 
 from helpers.analysis import records as runs, repeats
 from helpers.config.kinds import AXIS_WORDS
-from helpers.config.record import RESULTS, Status
-from helpers.present import design as design_words, figures, findings as finding_words, tables
-from helpers.present import diagnostics as evaluation
-from helpers.present import repeats as repeat_words
+from helpers.config.record import RESULTS, RunRecord, Status
+from helpers.present import (
+    design as design_words,
+    diagnostics as evaluation,
+    figures,
+    findings as finding_words,
+    repeats as repeat_words,
+    tables,
+)
 from helpers.present.markup import figure_html, table_html
 
 
-def _study(records: list[dict]) -> str:
+def _study(records: list[RunRecord]) -> str:
     return records[0].get("study", "study") if records else "study"
 
 
-def by(records: list[dict]) -> str:
+def by(records: list[RunRecord]) -> str:
     """What a study's figures are broken down by, in words: 'by number of hidden layers'."""
     keys = list(dict.fromkeys(k for r in records for k in (r.get("axis") or {})))
     if keys:
@@ -31,16 +36,16 @@ def by(records: list[dict]) -> str:
     return f"for each configuration ({shown})" if labels else "for each configuration"
 
 
-def figure(records: list[dict], fig, name: str, caption: str) -> HTML:
+def figure(records: list[RunRecord], fig, name: str, caption: str) -> HTML:
     return HTML(figure_html(fig, f"fig:{_study(records)}:{name}", caption))
 
 
 # ---------------------------------------------------------------- what the notebooks show
-def design(records: list[dict]) -> Markdown:
+def design(records: list[RunRecord]) -> Markdown:
     return Markdown(design_words.design(records))
 
 
-def table(records: list[dict]) -> HTML:
+def table(records: list[RunRecord]) -> HTML:
     study = _study(records)
     if repeats.repeated(records):
         n = len(repeats.seeds(records))
@@ -59,7 +64,7 @@ def table(records: list[dict]) -> HTML:
     return HTML(table_html(body, f"tab:{study}:results", caption))
 
 
-def failures(records: list[dict]) -> HTML:
+def failures(records: list[RunRecord]) -> HTML:
     """Failed runs, with their errors, shown in the section instead of stopping the study."""
     failed = [r for r in records if r.get("status") not in RESULTS]  # diverged: a result (findings)
     if not failed:
@@ -71,7 +76,7 @@ def failures(records: list[dict]) -> HTML:
                 f"<ul>{items}</ul></div>")
 
 
-def curves(records: list[dict]) -> HTML:
+def curves(records: list[RunRecord]) -> HTML:
     if repeats.repeated(records):
         return figure(records, figures.mean_curves(records), "curves",
                       f"Accuracy and loss per epoch {html.escape(by(records))}, mean over seeds with a min–max "
@@ -81,7 +86,7 @@ def curves(records: list[dict]) -> HTML:
                   "solid; one colour per configuration).")
 
 
-def versus(records: list[dict], x: str, *, logx: bool = False, xlabel: str | None = None) -> HTML:
+def versus(records: list[RunRecord], x: str, *, logx: bool = False, xlabel: str | None = None) -> HTML:
     what = xlabel or x.replace("_", " ")
     star = any(r.get("baseline") and r.get("status") == Status.OK for r in records)  # plots draw ok runs only
     drawn = {r.get("label") for r in records if r.get("status") == Status.OK}
@@ -95,7 +100,7 @@ def versus(records: list[dict], x: str, *, logx: bool = False, xlabel: str | Non
                      repeats.repeated(records) else "."))
 
 
-def bars(records: list[dict], y: str = "test_accuracy") -> HTML:
+def bars(records: list[RunRecord], y: str = "test_accuracy") -> HTML:
     frame = runs.frame(records)
     if y not in frame or frame[y].isna().all():  # e.g. ROC AUC of a multi-class study: not measured
         return HTML("")
@@ -106,12 +111,12 @@ def bars(records: list[dict], y: str = "test_accuracy") -> HTML:
                   + (": mean over seeds with ± 1 standard deviation error bars." if several else "."))
 
 
-def spread(records: list[dict]) -> HTML:
+def spread(records: list[RunRecord]) -> HTML:
     """Test accuracy per configuration with error bars over seeds, and ROC AUC where measured."""
     return HTML(bars(records).data + bars(records, "roc_auc").data)
 
 
-def splits(records: list[dict]) -> HTML:
+def splits(records: list[RunRecord]) -> HTML:
     return figure(records, figures.accuracy_splits(runs.frame(records)), "splits",
                   f"Train, validation and test accuracy {html.escape(by(records))}; the printed gap is "
                   "train − validation accuracy in percentage points (a large gap means overfitting)"
@@ -119,7 +124,7 @@ def splits(records: list[dict]) -> HTML:
                      repeats.repeated(records) else "."))
 
 
-def confusion(records: list[dict]) -> HTML:
+def confusion(records: list[RunRecord]) -> HTML:
     several = repeats.repeated(records)  # one matrix per configuration: counts summed over seeds
     return figure(records, evaluation.confusion_matrices(repeats.collapse(records)), "confusion",
                   f"Test-set confusion matrices {html.escape(by(records))}"
@@ -127,7 +132,7 @@ def confusion(records: list[dict]) -> HTML:
                   "true class (cells: % of the true class), so the diagonal is per-class recall.")
 
 
-def diagnostics(records: list[dict]) -> HTML:
+def diagnostics(records: list[RunRecord]) -> HTML:
     """Binary tasks: ROC, precision-recall and reliability curves of the best configuration
     (chosen by validation accuracy); nothing for multi-class studies."""
     several = repeats.repeated(records)
@@ -141,7 +146,7 @@ def diagnostics(records: list[dict]) -> HTML:
                      "validation accuracy") + "), on the test set.")
 
 
-def grid(records: list[dict]) -> HTML:
+def grid(records: list[RunRecord]) -> HTML:
     """A grid's validation accuracy pivoted by its axes; a heatmap for each two-axis slice."""
     axes = list(records[0].get("axis", {})) if records else []
     frame = runs.frame(records)
@@ -163,7 +168,7 @@ def grid(records: list[dict]) -> HTML:
     return HTML("".join(parts))
 
 
-def comparisons(records: list[dict]) -> HTML:
+def comparisons(records: list[RunRecord]) -> HTML:
     """Several seeds: the best configuration against each other one (paired t-test over seeds on
     test accuracy, Holm-corrected). Nothing for a study trained with one seed."""
     if not repeats.repeated(records):
@@ -180,6 +185,6 @@ def comparisons(records: list[dict]) -> HTML:
     return HTML(table_html(body, f"tab:{_study(records)}:comparisons", caption))
 
 
-def findings(records: list[dict]) -> Markdown:
+def findings(records: list[RunRecord]) -> Markdown:
     """The study's findings in words, with references to its table and figures."""
     return Markdown(finding_words.findings(records, links=True))

@@ -26,12 +26,12 @@ def _ok_folds(records: list[RunRecord]) -> list[RunRecord]:
             and (r.get("metrics") or {}).get("val_accuracy") is not None]
 
 
-def variants(records: list[dict]) -> list[str]:
+def variants(records: list[RunRecord]) -> list[str]:
     """Every variant, in the order of the study's parameters (failed ones included)."""
     return list(dict.fromkeys(r["axis"]["variant"] for r in records if is_fold(r)))
 
 
-def scores(records: list[dict]) -> dict[str, dict[int, float]]:
+def scores(records: list[RunRecord]) -> dict[str, dict[int, float]]:
     """variant -> {fold: validation accuracy of that fold} (one seed per fold: config.CVStudy).
     Failed folds are left out."""
     out: dict[str, dict[int, float]] = {v: {} for v in variants(records)}
@@ -50,7 +50,7 @@ def _round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
-def refit_spec(records: list[dict]) -> dict | None:
+def refit_spec(records: list[RunRecord]) -> dict | None:
     """The selected configuration, to be trained on all of train+validation. With early stopping
     (which needs a validation split it no longer has) it trains for a fixed number of epochs:
     the rounded mean best epoch of its folds."""
@@ -71,7 +71,7 @@ def refit_spec(records: list[dict]) -> dict | None:
                        "data": {**data, "refit": True}}}
 
 
-def refit(records: list[dict], **run_all) -> list[dict]:
+def refit(records: list[RunRecord], **run_all) -> list[dict]:
     """Train the selected configuration on all of train+validation (cached like any run); its
     record carries the cross-validated estimate as its validation accuracy (there is no
     validation split left), so the report's summaries treat it like any best run."""

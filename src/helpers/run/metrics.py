@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import (average_precision_score, brier_score_loss, confusion_matrix, f1_score,
-                             precision_recall_curve, roc_auc_score, roc_curve)
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 CURVE_POINTS = 300  # enough for a smooth curve; keeps a run's record small (IMDB has 25,000 tests)
 

@@ -25,6 +25,7 @@ from helpers.config.specs import MODEL_KEYS, ModelSpec, TrainingSpec
 from helpers.data import splits as data_splits
 from helpers.data.registry import content_hash
 from helpers.run import cache, training
+
 # What a trial's result depends on besides the run-key inputs; max_trials and top only say how many.
 STATE_KEYS = ("algorithm", "objective", "space", "max_epochs", "factor", "hyperband_iterations",
               "executions_per_trial")
@@ -126,8 +127,8 @@ def _hypermodel(spec: dict, input_shape: tuple, n_classes: int, chance: float):
             stop = train_cfg.get("early_stopping")
             if stop:  # validation data only, as in every run
                 extra.append(keras.callbacks.EarlyStopping(monitor=stop["monitor"], patience=stop["patience"]))
-            val = training._inputs(*validation_data, 1024)
-            return model.fit(**training._inputs(x, y, train_cfg["batch_size"], shuffle=True, seed=spec["seed"]),
+            val = training.feed_args(*validation_data, 1024)
+            return model.fit(**training.feed_args(x, y, train_cfg["batch_size"], shuffle=True, seed=spec["seed"]),
                              validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
                              callbacks=[*callbacks, *extra], **{**kwargs, "verbose": 0})
     return HyperModel()
@@ -227,7 +228,7 @@ def train(runs: list[dict], *, events_path=None, threads=None, cache_dir=None, f
     spec = runs[0]
     d = spec["config"]["data"]
     splits = data_splits.load(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"})
-    progress = lambda t: training._emit(events_path, event="start", study=spec["study"],  # noqa: E731
+    progress = lambda t: training.emit(events_path, event="start", study=spec["study"],  # noqa: E731
                                         label=f"search trial {int(t.trial_id)}", index=1, total=len(runs))
     with contextlib.ExitStack() as stack:  # no cache: a throwaway tuner folder, so everything trains
         root = Path(cache_dir) if cache_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))

@@ -14,16 +14,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from helpers.config.record import RunRecord, RunSpec, Status  # noqa: E402
-from helpers.data import feed as feeding, splits as data_splits  # noqa: E402
+from helpers.data import (
+    feed as feeding,  # noqa: E402
+    splits as data_splits,
+)
 from helpers.data.registry import content_hash  # noqa: E402
 from helpers.data.splits import CV_KEYS, Splits  # noqa: E402
-from helpers.run import cache as run_cache, metrics, models  # noqa: E402
+from helpers.run import (
+    cache as run_cache,  # noqa: E402
+    metrics,
+    models,
+)
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 CROSSENTROPY = {"crossentropy", "categorical_crossentropy", "binary_crossentropy"}
 
 
-def _inputs(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> dict:
+def feed_args(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> dict:
     """Keyword arguments for fit/evaluate/predict: dense arrays go to Keras as they are; sparse
     ones (IMDB's multi-hot rows) are densified one batch at a time by data.feed."""
     if isinstance(x, np.ndarray):
@@ -154,16 +161,16 @@ def run(spec: RunSpec, splits: Splits) -> RunRecord:
             monitor=stop["monitor"], patience=stop["patience"], restore_best_weights=True))
     diverge = divergence_callback(chance_rate(splits.y_val if splits.y_val is not None else splits.y_train))
     callbacks.append(diverge)
-    val = _inputs(splits.x_val, y_val, 1024) if y_val is not None else None
+    val = feed_args(splits.x_val, y_val, 1024) if y_val is not None else None
     start = time.perf_counter()
-    fit = model.fit(**_inputs(splits.x_train, y_train, batch, shuffle=True, seed=spec["seed"]),
+    fit = model.fit(**feed_args(splits.x_train, y_train, batch, shuffle=True, seed=spec["seed"]),
                     validation_data=None if val is None else val["x"] if "y" not in val else (val["x"], val["y"]),
                     epochs=train_cfg["epochs"], callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
 
     # The model measured below is the one that was trained (restored best weights, if any).
-    ev = lambda x, y: model.evaluate(**_inputs(x, y, 1024), verbose=0)  # noqa: E731
+    ev = lambda x, y: model.evaluate(**feed_args(x, y, 1024), verbose=0)  # noqa: E731
     train_loss, train_acc = ev(splits.x_train, y_train)
     m = {"train_accuracy": float(train_acc), "train_loss": float(train_loss), "params": int(model.count_params()),
          "epochs_run": len(history.get("loss", [])), "seconds": seconds}
@@ -184,8 +191,8 @@ def run(spec: RunSpec, splits: Splits) -> RunRecord:
 
 def _test_metrics(model, splits: Splits, y_test, binary: bool) -> tuple[dict, dict]:
     """Test metrics, and the record's confusion matrix (and binary curves), from one prediction."""
-    test_loss, _ = model.evaluate(**_inputs(splits.x_test, y_test, 1024), verbose=0)
-    proba = _finite(model.predict(**_inputs(splits.x_test, None, 1024), verbose=0))
+    test_loss, _ = model.evaluate(**feed_args(splits.x_test, y_test, 1024), verbose=0)
+    proba = _finite(model.predict(**feed_args(splits.x_test, None, 1024), verbose=0))
     if binary:
         p = proba.reshape(-1)
         proba = np.column_stack([1 - p, p])
@@ -202,7 +209,7 @@ def _test_metrics(model, splits: Splits, y_test, binary: bool) -> tuple[dict, di
     return m, extra
 
 
-def _emit(events_path, **event) -> None:
+def emit(events_path, **event) -> None:
     if events_path:
         with open(events_path, "a") as f:
             f.write(json.dumps(_clean(event)) + "\n")
@@ -221,7 +228,7 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
     loaded: dict[str, Splits] = {}
     records = []
     for i, spec in enumerate(specs, 1):
-        _emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i, total=len(specs))
+        emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i, total=len(specs))
         record, key, inputs = None, None, None
         d = spec["config"]["data"]
         # A cross-validation run (helpers.data.splits.split) loads the report's split, then re-splits it.
@@ -248,7 +255,7 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
                       "traceback": traceback.format_exc(limit=8), "key": key, "cached": False}
         records.append(record)
         m = record.get("metrics", {})
-        _emit(events_path, event="done", study=spec["study"], label=spec["label"], index=i,
+        emit(events_path, event="done", study=spec["study"], label=spec["label"], index=i,
               total=len(specs), status=record["status"], error=record.get("error"), reason=record.get("reason"),
               cached=record.get("cached", False), val_accuracy=m.get("val_accuracy"),
               test_accuracy=m.get("test_accuracy"), seconds=m.get("seconds"))

@@ -12,7 +12,7 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 
 from helpers.analysis import cv as cvstudy, stats
-from helpers.config.record import Status, is_fold
+from helpers.config.record import RunRecord, Status, is_fold
 from helpers.present import design as design_words, figures, format as fmt
 from helpers.present.markup import figure_html, ref, see, table_html
 from helpers.run.crossval import scores, selected as selected_variant
@@ -25,12 +25,12 @@ def _shown(kind):
 TESTS = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
 
 
-def _study(records: list[dict]) -> str:
+def _study(records: list[RunRecord]) -> str:
     return records[0].get("study", "cv") if records else "cv"
 
 
 @_shown(Markdown)
-def design(records: list[dict]) -> str:
+def design(records: list[RunRecord]) -> str:
     """Markdown: folds, sizes, what varied, the selection and refit rules."""
     folds = [r for r in records if is_fold(r)]
     if not folds:
@@ -63,7 +63,7 @@ def design(records: list[dict]) -> str:
 
 
 @_shown(HTML)
-def table(records: list[dict]) -> str:
+def table(records: list[RunRecord]) -> str:
     df = cvstudy.summary(records)
     if df.empty:
         return ""
@@ -77,7 +77,7 @@ def table(records: list[dict]) -> str:
                       "deviation over the folds (folds = folds that trained successfully).")
 
 
-def fold_figure(records: list[dict]):
+def fold_figure(records: list[RunRecord]):
     """Fold scores as points (one colour per fold), the mean as a bar with ± 1 std."""
     s = {v: f for v, f in scores(records).items() if f}
     if not s:
@@ -111,14 +111,14 @@ def fold_figure(records: list[dict]):
 
 
 @_shown(HTML)
-def figure(records: list[dict]) -> str:
+def figure(records: list[RunRecord]) -> str:
     return figure_html(fold_figure(records), f"fig:{_study(records)}:folds",
                        "Validation accuracy of each fold (points, one colour per fold) and its mean over "
                        "the folds (bar, with ± 1 standard deviation) per configuration.")
 
 
 @_shown(HTML)
-def tests(records: list[dict]) -> str:
+def tests(records: list[RunRecord]) -> str:
     """The best variant against each other one, paired over folds, Holm-corrected."""
     c = cvstudy.comparison(records)
     if not c["comparisons"]:
@@ -136,7 +136,7 @@ def tests(records: list[dict]) -> str:
 
 
 @_shown(Markdown)
-def selected(records: list[dict]) -> str:
+def selected(records: list[RunRecord]) -> str:
     """Markdown: the selected configuration, how it was retrained, and its one test result."""
     best = selected_variant(records)
     if best is None:
@@ -168,7 +168,7 @@ def selected(records: list[dict]) -> str:
 
 
 @_shown(Markdown)
-def findings(records: list[dict]) -> str:
+def findings(records: list[RunRecord]) -> str:
     """Markdown: what the folds show, never ranking inside noise."""
     c = cvstudy.comparison(records)
     if c["best"] is None:
@@ -219,7 +219,7 @@ def findings(records: list[dict]) -> str:
     return " ".join(parts)
 
 
-def abstract_note(records: list[dict]) -> str:
+def abstract_note(records: list[RunRecord]) -> str:
     """A sentence for the abstract, whose counts leave folds out (a fold is no configuration)."""
     folds = [r for r in records if is_fold(r)]
     if not folds:

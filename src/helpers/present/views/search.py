@@ -12,8 +12,8 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from helpers.analysis import stats
 from helpers.config import space as searchspace
-from helpers.config.record import RESULTS, Status
-from helpers.present import findings as finding_words, figures, format as fmt
+from helpers.config.record import RESULTS, RunRecord, Status
+from helpers.present import figures, findings as finding_words, format as fmt
 from helpers.present.markup import figure_html, see, table_html
 from helpers.present.trends import NOISE
 
@@ -22,7 +22,7 @@ _shown = searchspace.shown_value
 OBJECTIVE = {"val_accuracy": "validation accuracy", "val_loss": "validation loss"}
 
 
-def _study(records: list[dict]) -> str:
+def _study(records: list[RunRecord]) -> str:
     return records[0].get("study", "study") if records else "study"
 
 
@@ -39,7 +39,7 @@ def describe(key: str, p: dict) -> tuple[str, str]:
     return kind + (" per layer" if key == "units" else ""), text
 
 
-def _summary(records: list[dict]) -> dict:
+def _summary(records: list[RunRecord]) -> dict:
     return next((r["search"] for r in records if r.get("search")), {})
 
 
@@ -59,7 +59,7 @@ def _words(s: dict) -> str:
     return budget + (f", each trained {s['executions_per_trial']} times" if s["executions_per_trial"] > 1 else "")
 
 
-def space(records: list[dict]) -> HTML:
+def space(records: list[RunRecord]) -> HTML:
     s = _summary(records)
     if not s:
         return HTML("")
@@ -82,7 +82,7 @@ def _tid(trial_id: str) -> str:
     return str(int(trial_id)) if str(trial_id).isdigit() else str(trial_id)
 
 
-def trials(records: list[dict]) -> HTML:
+def trials(records: list[RunRecord]) -> HTML:
     s = _summary(records)
     if not s:
         return HTML("")
@@ -150,7 +150,7 @@ def scores_figure(s: dict):
     return fig
 
 
-def scores(records: list[dict]) -> HTML:
+def scores(records: list[RunRecord]) -> HTML:
     s = _summary(records)
     if not s:
         return HTML("")
@@ -185,7 +185,7 @@ def _edge(s: dict, best: dict) -> list[str]:
     return out
 
 
-def findings(records: list[dict]) -> Markdown:
+def findings(records: list[RunRecord]) -> Markdown:
     s = _summary(records)
     if not s:
         return Markdown(finding_words.findings(records, links=True))
