@@ -1,6 +1,6 @@
 """Readers for the raw dataset files: one function per on-disk format, each returning a RawData.
 
-They only decode and check; finding the files, splitting and preprocessing live in helpers.data.
+They only decode and check; finding the files lives in helpers.data.registry, splitting and preprocessing in helpers.data.splits.
 Every reader fails with a ValueError that names the offending file.
 """
 from __future__ import annotations

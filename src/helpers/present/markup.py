@@ -58,8 +58,8 @@ def image(fig) -> Image:
 
 def ref(*labels: str) -> str:
     """A reference to the first of ``labels`` that the report has, as the report resolves it:
-    "Figure 4" linked to the figure (see report.number). Labels: ``fig:<study>:<name>`` for the
-    figures of helpers.section (curves, splits, confusion, diagnostics, versus-<x>, bars-<y>,
+    "Figure 4" linked to the figure (see helpers.build.render.number). Labels: ``fig:<study>:<name>`` for the
+    figures of helpers.present.section (curves, splits, confusion, diagnostics, versus-<x>, bars-<y>,
     grid-<i>), ``tab:<study>:results`` / ``tab:<study>:grid``, ``tab:summary`` and the like."""
     return "{{ref:" + "|".join(labels) + "}}"
 

@@ -1,4 +1,4 @@
-"""Keras models from a declarative spec (schema.ModelSpec as a dict): dense MLPs and small CNNs."""
+"""Keras models from a declarative spec (helpers.config.specs.ModelSpec as a dict): dense MLPs and small CNNs."""
 from __future__ import annotations
 
 import keras

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from helpers.analysis import cv as cvstudy, stats
+from helpers.analysis import cv as cv_scores, stats
 from helpers.config.record import RunRecord, Status, is_fold
 from helpers.present import design as design_words, figures, format as fmt
 from helpers.present.markup import figure_html, ref, see, table_html
@@ -35,10 +35,10 @@ def design(records: list[RunRecord]) -> str:
     folds = [r for r in records if is_fold(r)]
     if not folds:
         return "No cross-validation runs."
-    k = cvstudy.n_folds(records)
+    k = cv_scores.n_folds(records)
     data = folds[0]["config"]["data"]
     info = next((r["data_info"] for r in folds if r.get("data_info")), None)
-    refit = cvstudy.refit_record(records)
+    refit = cv_scores.refit_record(records)
     sizes = ""
     if info:
         pool = info["train"] + info["val"]
@@ -64,7 +64,7 @@ def design(records: list[RunRecord]) -> str:
 
 @_shown(HTML)
 def table(records: list[RunRecord]) -> str:
-    df = cvstudy.summary(records)
+    df = cv_scores.summary(records)
     if df.empty:
         return ""
     df = df.round(4)
@@ -90,7 +90,7 @@ def fold_figure(records: list[RunRecord]):
     pos = np.arange(len(names))
     ax.barh(pos, means, height=0.6, color="#d9d9d9", edgecolor="#7f7f7f",
             xerr=[0 if math.isnan(e) else e for e in stds], capsize=4, label="mean ± std")
-    k = cvstudy.n_folds(records)
+    k = cv_scores.n_folds(records)
     colours = figures.colours(k)
     for i, v in enumerate(names):
         for fold, score in s[v].items():
@@ -120,7 +120,7 @@ def figure(records: list[RunRecord]) -> str:
 @_shown(HTML)
 def tests(records: list[RunRecord]) -> str:
     """The best variant against each other one, paired over folds, Holm-corrected."""
-    c = cvstudy.comparison(records)
+    c = cv_scores.comparison(records)
     if not c["comparisons"]:
         return "<p>Only one configuration has fold scores: there is nothing to compare.</p>"
     name = TESTS[c["test"]]
@@ -142,7 +142,7 @@ def selected(records: list[RunRecord]) -> str:
     if best is None:
         return "No configuration finished its folds, so none was selected."
     s = stats.summarize(list(scores(records)[best].values()))
-    refit = cvstudy.refit_record(records)
+    refit = cv_scores.refit_record(records)
     spread = f" ± {s['std']:.4f}" if s["n"] > 1 else ""
     text = [f"**Selected: {best}**, the highest mean fold score ({s['mean']:.4f}{spread} over {s['n']} "
             f"fold{'s' * (s['n'] != 1)})."]
@@ -170,7 +170,7 @@ def selected(records: list[RunRecord]) -> str:
 @_shown(Markdown)
 def findings(records: list[RunRecord]) -> str:
     """Markdown: what the folds show, never ranking inside noise."""
-    c = cvstudy.comparison(records)
+    c = cv_scores.comparison(records)
     if c["best"] is None:
         return "No fold finished successfully, so there are no findings."
     study, best = _study(records), c["best"]
@@ -200,13 +200,13 @@ def findings(records: list[RunRecord]) -> str:
             parts.append(f"{', '.join(f'**{x}**' for x in noise)} {'is' if len(noise) == 1 else 'are'} also "
                          "within noise of it.")
         n = max(r["n"] for r in rows)
-        if c["test"] == "wilcoxon" and cvstudy.min_wilcoxon_p(n) >= stats.ALPHA:
+        if c["test"] == "wilcoxon" and cv_scores.min_wilcoxon_p(n) >= stats.ALPHA:
             parts.append(f"With {n} folds the two-sided signed-rank test cannot give p below "
-                         f"{cvstudy.min_wilcoxon_p(n):.4f}, so it cannot call any difference significant: "
+                         f"{cv_scores.min_wilcoxon_p(n):.4f}, so it cannot call any difference significant: "
                          "use more folds or the paired t-test.")
         parts.append("Fold scores share most of their training data, so they are not independent and these "
                      "p-values are, if anything, too small.")
-    refit = cvstudy.refit_record(records)
+    refit = cv_scores.refit_record(records)
     if refit and refit.get("status") == Status.OK:
         m = refit["metrics"]
         parts.append(f"Retrained on all training data, {best} scores **{m['test_accuracy']:.4f}** on the test set "
