@@ -6,21 +6,20 @@ browser downloads (`playwright install`) are never used.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import run_build
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (Debian: apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 SCRIPT = "<script>window.__pwned = 1</script>"
@@ -49,10 +48,8 @@ def built(tmp_path_factory):
     params = folder / "browser.yaml"
     params.write_text(PARAMS)
     out = folder / "out"
-    proc = subprocess.run([sys.executable, str(ROOT / "build_report.py"), str(params), "--profile", "smoke",
-                           "--out", str(out), "--pdf", "--chromium", CHROMIUM],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = run_build(params, "--profile", "smoke", "--out", out, "--pdf", "--chromium", CHROMIUM,
+                     env={"PYTHONUNBUFFERED": "1"}, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "browser.html", out / "browser.pdf"
 

@@ -1,4 +1,5 @@
-"""Tests for helpers.metrics against values worked out by hand on tiny arrays."""
+"""Tests for helpers.run.metrics (and the records frame and results table built on them) against
+values worked out by hand on tiny arrays."""
 import math
 
 import numpy as np
@@ -6,7 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from helpers import metrics
+from conftest import make_record
+from helpers.analysis.records import frame
+from helpers.present import tables
+from helpers.run import metrics
 
 # Six samples, three classes. Predictions (argmax): 0, 1, 1, 1, 2, 0.
 Y_TRUE = np.array([0, 0, 1, 1, 2, 2])
@@ -104,15 +108,8 @@ METRICS = {"train_accuracy": 0.91234, "val_accuracy": 0.88049, "test_accuracy": 
 
 
 def record(label, *, status="ok", axis=None, baseline=False, **overrides) -> dict:
-    rec = {"study": "depth", "kind": "depth", "label": label, "axis": axis if axis is not None else {},
-           "baseline": baseline, "seed": 42, "config": {}, "status": status, "error": None}
-    if status == "ok":
-        rec["metrics"] = {**METRICS, **overrides}
-        rec["confusion"] = [[1, 0], [0, 1]]
-        rec["history"] = {"loss": [1.0], "val_loss": [1.0], "accuracy": [0.5], "val_accuracy": [0.5]}
-    else:
-        rec["error"] = "ValueError: boom"  # failed records carry no metrics key at all
-    return rec
+    # Every metric pinned to METRICS (failed records carry no metrics key at all).
+    return make_record(label, status=status, axis=axis, baseline=baseline, **{**METRICS, **overrides})
 
 
 RECORDS = [record("3 layers", axis={"layers": 3}, baseline=True),
@@ -120,7 +117,7 @@ RECORDS = [record("3 layers", axis={"layers": 3}, baseline=True),
 
 
 def test_frame_columns():
-    df = metrics.frame(RECORDS)
+    df = frame(RECORDS)
     assert len(df) == 2
     expected = {"study", "kind", "label", "baseline", "seed", "status", "layers", *METRICS}
     assert expected <= set(df.columns)
@@ -132,17 +129,17 @@ def test_frame_columns():
 
 
 def test_frame_without_axis_or_records():
-    df = metrics.frame([record("SGD"), record("Adam", test_accuracy=0.9)])
+    df = frame([record("SGD"), record("Adam", test_accuracy=0.9)])
     assert "layers" not in df and df["test_accuracy"].tolist() == [0.87551, 0.9]
-    assert metrics.frame([]).empty
+    assert frame([]).empty
 
 
 def test_table():
-    t = metrics.table(RECORDS)
+    t = tables.results(RECORDS)
     assert t.index.name == "configuration"
     assert t.index.tolist() == ["3 layers", "6 layers"]
     # Binary-only columns (ROC AUC, AP, Brier) are left out of a multi-class table.
-    assert list(t.columns) == [v for k, v in metrics.TABLE_COLUMNS.items()
+    assert list(t.columns) == [v for k, v in tables.TABLE_COLUMNS.items()
                                if k not in ("label", "roc_auc", "average_precision", "brier")] + ["status"]
     ok = t.loc["3 layers"]
     assert ok["test acc"] == 0.8755 and ok["val acc"] == 0.8805 and ok["train acc"] == 0.9123
@@ -157,7 +154,7 @@ def test_table():
 
 
 def test_table_of_failed_runs_only():
-    t = metrics.table([record("CNN", status="failed")])
+    t = tables.results([record("CNN", status="failed")])
     assert t.loc["CNN", "status"] == "failed"
     assert "AUC (OvR)" not in t  # nothing measured, so no optional column
     assert t.drop(columns="status").isna().all(axis=None)
@@ -165,7 +162,7 @@ def test_table_of_failed_runs_only():
 
 def test_table_with_missing_auc():
     # A record saved as JSON holds null for an AUC that could not be computed.
-    t = metrics.table([record("a", auc_ovr=None), record("b")])
+    t = tables.results([record("a", auc_ovr=None), record("b")])
     assert pd.isna(t.loc["a", "AUC (OvR)"]) and t.loc["b", "AUC (OvR)"] == 0.9877
 
 

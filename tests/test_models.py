@@ -1,12 +1,15 @@
-"""Tests for helpers.models: architectures and parameter counts checked against hand arithmetic."""
+"""Tests for helpers.run.models: architectures and parameter counts checked against hand arithmetic."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from helpers import models  # noqa: E402
-from helpers.schema import ModelSpec  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from helpers.config.specs import ModelSpec  # noqa: E402
+from helpers.run import models  # noqa: E402
 
 IN = 28 * 28
 
@@ -153,7 +156,35 @@ def test_cnn_with_four_pooling_blocks_still_builds():
     assert tuple(flat.output.shape) == (None, 4)
 
 
-def test_builds_are_independent():
-    a = models.build(spec(hidden=[8]), (28, 28), 10)
-    b = models.build(spec(hidden=[8]), (28, 28), 10)
-    assert a is not b and a.layers[-1] is not b.layers[-1]
+def seeded_build(model_spec: dict, seed: int):
+    keras.utils.set_random_seed(seed)  # what training does before it builds a run's model
+    return models.build(model_spec, (28, 28), 10)
+
+
+def weights(model) -> list[np.ndarray]:
+    return [np.array(w) for w in model.get_weights()]  # copies, not views of the variables
+
+
+@pytest.mark.parametrize("model_spec", [
+    spec(hidden=[8]),
+    spec(hidden=[8, 8], batch_norm=True),
+    # One TruncatedNormal per layer (models.initializer); a shared one must not tie builds together.
+    spec(hidden=[8, 8], initializer="truncated_normal", init_stddev=0.5),
+    spec(kind="cnn", filters=[4], hidden=[8]),
+], ids=["mlp", "batch norm", "truncated normal", "cnn"])
+def test_builds_are_independent(model_spec):
+    a, b = seeded_build(model_spec, 0), seeded_build(model_spec, 0)
+    before = weights(b)
+    assert len(before) == len(weights(a)) > 0
+    # Same spec and seed: the same starting weights, so a run is reproducible build after build.
+    for wa, wb in zip(weights(a), before):
+        np.testing.assert_array_equal(wa, wb)
+    # A different seed draws different kernels.
+    c = seeded_build(model_spec, 1)
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(weights(a), weights(c)))
+    # No shared variables: changing every weight of one model leaves the other as it was.
+    a.set_weights([w + 1.0 for w in weights(a)])
+    for wa, wb in zip(weights(a), before):
+        np.testing.assert_array_equal(wa, wb + 1.0)
+    for wb, w0 in zip(weights(b), before):
+        np.testing.assert_array_equal(wb, w0)

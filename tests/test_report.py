@@ -1,13 +1,15 @@
 """The report's own logic on small inputs: figure and table numbering, cross-references, the
-user's Markdown (escaped), the stitched layout and the --pdf check. Fast: nothing trains."""
+user's Markdown (escaped), the stitched layout and the --pdf checks. Fast: nothing trains, except
+one tiny digits build (one run) that checks what a failed PDF print leaves behind."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
+import textwrap
 
 import matplotlib
 
@@ -17,10 +19,15 @@ import pytest  # noqa: E402
 from bs4 import BeautifulSoup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from helpers import config, narrate, report, section  # noqa: E402
-from helpers.execute import Outcome  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, config, make_record, run_build  # noqa: E402
+from helpers.build import pdf, render, report  # noqa: E402
+from helpers.build.execute import Outcome  # noqa: E402
+from helpers.config.load import load  # noqa: E402
+from helpers.present import markup, section  # noqa: E402
+from helpers.present.discussion import discussion  # noqa: E402
+from helpers.present.findings import findings  # noqa: E402
+from helpers.present.methodology import methodology  # noqa: E402
+from helpers.present.overview import conclusions  # noqa: E402
 
 
 def fig_marker(label: str, caption: str = "A figure.") -> str:
@@ -29,7 +36,7 @@ def fig_marker(label: str, caption: str = "A figure.") -> str:
 
 
 def tab_marker(label: str, table_id: str = "t", caption: str = "A table.") -> str:
-    return section.table_html(f'<table id="{table_id}"><tr><td>1</td></tr></table>', label, caption)
+    return markup.table_html(f'<table id="{table_id}"><tr><td>1</td></tr></table>', label, caption)
 
 
 # ---------------------------------------------------------------- numbering
@@ -37,7 +44,7 @@ def test_figures_and_tables_are_numbered_in_document_order_across_the_report():
     body = "".join([fig_marker("fig:a:curves"), tab_marker("tab:a:results", "results-a"),
                     fig_marker("fig:a:splits"), "<p>next study</p>", tab_marker("tab:b:results", "results-b"),
                     fig_marker("fig:b:curves", "Curves of <b>b</b>.")])
-    soup = BeautifulSoup(report.number(body), "html.parser")
+    soup = BeautifulSoup(render.number(body), "html.parser")
     figures = soup.select("figure.sb-figure")
     assert [f["id"] for f in figures] == ["fig-1", "fig-2", "fig-3"]
     assert [f.figcaption.get_text() for f in figures] == ["Figure 1. A figure.", "Figure 2. A figure.",
@@ -52,7 +59,7 @@ def test_figures_and_tables_are_numbered_in_document_order_across_the_report():
 def test_references_become_links_to_the_numbered_element():
     body = (fig_marker("fig:a:curves") + tab_marker("tab:a:results")
             + "<p>{{ref:tab:a:results}} lists it; mild{{see:fig:a:splits|fig:a:curves}}.</p>")
-    soup = BeautifulSoup(report.number(body), "html.parser")
+    soup = BeautifulSoup(render.number(body), "html.parser")
     links = soup.select("p a.xref")
     assert [(a["href"], a.get_text()) for a in links] == [("#tab-1", "Table 1"), ("#fig-1", "Figure 1")]
     assert soup.p.get_text() == "Table 1 lists it; mild (see Figure 1)."
@@ -61,7 +68,7 @@ def test_references_become_links_to_the_numbered_element():
 
 
 def test_a_reference_to_nothing_leaves_no_link():
-    out = report.number("<p>Overfitting is mild{{see:fig:x:splits}}: {{ref:fig:x:curves}}.</p>")
+    out = render.number("<p>Overfitting is mild{{see:fig:x:splits}}: {{ref:fig:x:curves}}.</p>")
     soup = BeautifulSoup(out, "html.parser")
     assert soup.find("a") is None and "{{" not in out
     assert soup.p.get_text() == "Overfitting is mild: (not shown)."
@@ -70,26 +77,26 @@ def test_a_reference_to_nothing_leaves_no_link():
 def test_references_resolve_after_the_figure_they_point_back_to():
     # a reference may come before its figure (the abstract, a contents entry): still Figure 2
     body = "<p>{{ref:fig:b:curves}}</p>" + fig_marker("fig:a:curves") + fig_marker("fig:b:curves")
-    soup = BeautifulSoup(report.number(body), "html.parser")
+    soup = BeautifulSoup(render.number(body), "html.parser")
     assert soup.p.a["href"] == "#fig-2" and soup.p.a.get_text() == "Figure 2"
 
 
 def test_duplicate_labels_are_numbered_apart_and_referenced_to_the_first():
     body = fig_marker("fig:a:x") + fig_marker("fig:a:x") + "<p>{{ref:fig:a:x}}</p>"
-    soup = BeautifulSoup(report.number(body), "html.parser")
+    soup = BeautifulSoup(render.number(body), "html.parser")
     assert [f["id"] for f in soup.select("figure")] == ["fig-1", "fig-2"]
     assert soup.p.a["href"] == "#fig-1"
 
 
 def test_numbering_leaves_other_html_alone():
     body = '<div class="cover"><h1>T</h1></div><table id="x"><caption>c</caption></table>'
-    assert report.number(body) == body
+    assert render.number(body) == body
 
 
 def test_section_figure_and_table_markup():
     fig = Figure(figsize=(6.9, 3))
     fig.add_subplot().plot([1, 2], [3, 4])
-    html = section.figure_html(fig, "fig:depth:curves", "Accuracy by <b>depth</b>.")
+    html = markup.figure_html(fig, "fig:depth:curves", "Accuracy by <b>depth</b>.")
     soup = BeautifulSoup(html, "html.parser")
     img = soup.figure.img
     assert soup.figure["data-label"] == "fig:depth:curves"
@@ -100,26 +107,25 @@ def test_section_figure_and_table_markup():
     png = base64.b64decode(img["src"].split(",", 1)[1])
     assert int(img["width"]) == round(struct.unpack(">I", png[16:20])[0] * 96 / 150)
     assert soup.figure.figcaption.b.get_text() == "depth"
-    tab = BeautifulSoup(section.table_html('<table border="1" id="results-depth"><tr><td>1</td></tr></table>',
+    tab = BeautifulSoup(markup.table_html('<table border="1" id="results-depth"><tr><td>1</td></tr></table>',
                                            "tab:depth:results", "Results."), "html.parser")
     assert tab.div["data-label"] == "tab:depth:results"
     assert tab.table["id"] == "results-depth" and tab.table.contents[0].name == "caption"
 
 
 def test_findings_refer_to_the_study_table_and_figures():
-    recs = [{"study": "depth", "label": f"{n} layers", "axis": {"layers": n}, "baseline": n == 1,
-             "status": "ok", "metrics": {"val_accuracy": 0.8 + n / 100, "test_accuracy": 0.8, "train_accuracy": 0.9,
-                                         "gap": 0.1 - n / 100, "params": 1000 * n, "seconds": n}}
+    recs = [make_record(f"{n} layers", 0.8 + n / 100, test=0.8, train=0.9, axis={"layers": n}, baseline=n == 1,
+                        params=1000 * n, seconds=n)
             for n in (1, 2, 3)]
-    text = narrate.findings(recs, links=True)
+    text = findings(recs, links=True)
     assert text.startswith("{{ref:tab:depth:results}} lists every configuration.")
     assert "{{see:fig:depth:splits|fig:depth:curves}}" in text
-    assert "{{" not in narrate.findings(recs)  # without links: plain text, as before
+    assert "{{" not in findings(recs)  # without links: plain text, as before
 
 
 # ---------------------------------------------------------------- the user's Markdown
 def test_prose_renders_markdown_and_escapes_html():
-    out = report.prose("Some **bold** and <script>window.__pwned = 1</script> <img src=x onerror=alert(1)>")
+    out = render.prose("Some **bold** and <script>window.__pwned = 1</script> <img src=x onerror=alert(1)>")
     soup = BeautifulSoup(out, "html.parser")
     assert soup.find("strong").get_text() == "bold"
     assert soup.find("script") is None and soup.find("img") is None
@@ -134,15 +140,15 @@ def test_prose_renders_markdown_and_escapes_html():
     ('<a href="#nowhere">x</a>', "<a "),
 ])
 def test_prose_fetches_nothing_and_runs_nothing(text, forbidden):
-    out = report.prose(text)
+    out = render.prose(text)
     assert forbidden not in out
     assert not BeautifulSoup(out, "html.parser").select('a[href^="#"]')
 
 
 def test_prose_headings_sit_below_the_report_sections_and_empty_prose_is_nothing():
-    soup = BeautifulSoup(report.prose("# Why\n\ntext"), "html.parser")
+    soup = BeautifulSoup(render.prose("# Why\n\ntext"), "html.parser")
     assert soup.find("h3").get_text() == "Why" and soup.find("h1") is None
-    assert report.prose("") == "" and report.prose("  \n") == ""
+    assert render.prose("") == "" and render.prose("  \n") == ""
 
 
 # ---------------------------------------------------------------- the stitched report
@@ -171,8 +177,8 @@ def rendered(tmp_path_factory):
                       "discussion: My *own* view.\n"
                       "studies:\n  depth: {layers: [1, 2], introduction: Depth is **layers**.}\n"
                       "  optimizer: {}\n")
-    plan = config.load(params, profile="smoke")
-    html = report.render(report.combined(plan, fake_records(plan), "2024-01-01"))
+    plan = load(params, profile="smoke")
+    html = render.render(report.combined(plan, fake_records(plan), "2024-01-01"))
     return plan, html, BeautifulSoup(html, "html.parser")
 
 
@@ -232,7 +238,7 @@ def test_code_inputs_are_in_the_page_but_hidden_and_the_train_cell_is_left_out()
     for i, c in enumerate(cells):
         c.id = f"c{i}"
     nb = new_notebook(cells=report._study_cells(new_notebook(cells=cells), 2, "study-x"))
-    html = report.render(nbformat.from_dict(nb))
+    html = render.render(nbformat.from_dict(nb))
     soup = BeautifulSoup(html, "html.parser")
     code = soup.select('[data-section="study-x"] .sb-code')
     assert len(code) == 1 and "section.table(records)" in code[0].get_text()
@@ -245,9 +251,8 @@ def test_code_inputs_are_in_the_page_but_hidden_and_the_train_cell_is_left_out()
 def test_pdf_without_chromium_fails_before_building(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
-    proc = subprocess.run([sys.executable, str(ROOT / "build_report.py"), "--profile", "smoke", "--studies",
-                           "depth", "--out", str(tmp_path / "out"), "--pdf"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PATH": str(empty)})
+    proc = run_build("--profile", "smoke", "--studies", "depth", "--out", tmp_path / "out", "--pdf",
+                     env={"PATH": str(empty)}, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Chromium" in lines[0] and "--chromium" in lines[0], proc.stderr
@@ -258,61 +263,115 @@ def test_find_chromium_takes_an_explicit_path(tmp_path):
     fake = tmp_path / "my-chrome"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
-    assert report.find_chromium(str(fake)) == str(fake)
-    with pytest.raises(report.PdfError, match="--chromium"):
-        report.find_chromium(str(tmp_path / "missing"))
+    assert pdf.find_chromium(str(fake)) == str(fake)
+    with pytest.raises(pdf.PdfError, match="--chromium"):
+        pdf.find_chromium(str(tmp_path / "missing"))
+
+
+@pytest.fixture(scope="module")
+def failed_print(tmp_path_factory):
+    """One tiny digits build (one study, one run) with --pdf and a "Chromium" that exits 1 without
+    printing anything."""
+    folder = tmp_path_factory.mktemp("failed-print")
+    chromium = folder / "broken-chromium"
+    chromium.write_text("#!/bin/sh\necho 'broken-chromium: cannot print' >&2\nexit 1\n")
+    chromium.chmod(0o755)
+    out = folder / "out"
+    proc = run_build(ROOT / "params" / "digits.yaml", "--profile", "smoke", "--studies", "depth",
+                     "--set", "depth.layers=[1]", "--out", out, "--pdf", "--chromium", chromium, timeout=600)
+    return proc, out
+
+
+def test_a_failed_pdf_print_exits_1_with_one_error_line(failed_print):
+    proc, out = failed_print
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "PDF" in errors[0] and "broken-chromium" in errors[0], proc.stderr
+    assert "exit 1" in errors[0] and "cannot print" in errors[0]  # Chromium's own last word
+    # the study itself succeeded (its summary row says ok): the 1 is the PDF's doing
+    assert any(ln.split()[:1] == ["depth"] and " ok " in ln for ln in proc.stderr.splitlines()), proc.stderr
+
+
+def test_a_failed_pdf_print_keeps_the_html(failed_print):
+    proc, out = failed_print
+    html = out / "digits.html"
+    assert html.is_file() and "<html" in html.read_text(encoding="utf-8")[:2000].lower()
+    assert BeautifulSoup(html.read_text(encoding="utf-8"), "html.parser").find(id="study-depth") is not None
+    assert json.loads((out / "digits.json").read_text(encoding="utf-8"))  # and every run
+    report_line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("Report: "))
+    assert report_line.startswith(f"Report: {html} (") and ".pdf" not in report_line  # no PDF claimed
+
+
+def test_a_failed_pdf_print_leaves_no_pdf(failed_print):
+    _, out = failed_print
+    assert not list(out.glob("*.pdf")) and not list(out.glob(".*pdf*"))  # nor a half-written one
 
 
 # ---------------------------------------------------------------- discussion and future work
 def run(study, label, val, *, x=None, gap=0.02, params=1000, seconds=1.0, **model):
-    return {"study": study, "kind": study, "label": label, "axis": {study: x} if x is not None else {},
-            "status": "ok", "config": {"model": {"hidden": [8], **model}, "training": {}},
-            "class_names": list("abcdefghij"),
-            "metrics": {"val_accuracy": val, "test_accuracy": val - 0.01, "train_accuracy": val + gap, "gap": gap,
-                        "params": params, "seconds": seconds}}
+    return make_record(label, val, test=val - 0.01, train=val + gap, gap=gap, study=study,
+                       axis={study: x} if x is not None else {}, params=params, seconds=seconds,
+                       cfg=config(hidden=(8,), **model))
 
 
 def test_discussion_ranks_factors_and_says_which_are_within_noise():
     recs = [run("units", "8", 0.70, x=8, params=100, seconds=1), run("units", "64", 0.80, x=64, params=800, seconds=4),
             run("units", "256", 0.85, x=256, gap=0.09, params=3000, seconds=9),
             run("activation", "relu", 0.840), run("activation", "tanh", 0.836)]
-    text = narrate.discussion(recs)
+    text = discussion(recs)
     assert "the factors order as *units* (15.0), *activation* (0.40)" in text
     assert "The *units* study shows the largest effect: from **8** to **256**" in text
     assert "In the activation study every configuration lies within 1 point" in text
     assert "the largest is **256** in the *units* study" in text
     assert "The fastest to train within 1 point of it is **relu**" in text
     assert "{{" not in text
-    linked = narrate.discussion(recs, links=True)
+    linked = discussion(recs, links=True)
     assert "{{ref:tab:summary}}" in linked and "{{see:fig:units:splits|fig:units:curves}}" in linked
 
 
 def test_discussion_leaves_diverged_runs_out_of_the_ranking():
     recs = [run("optimizer", "adam", 0.85), run("optimizer", "sgd 1.0", 0.10), run("optimizer", "rmsprop", 0.84),
             run("depth", "1", 0.80), run("depth", "2", 0.84)]
-    text = narrate.discussion(recs)
+    text = discussion(recs)
     assert "*depth* (4.0), *optimizer* (1.0)" in text
     assert "failed to train" in text and "**sgd 1.0** (*optimizer*)" in text
-    assert isinstance(narrate.discussion([]), str)
+    assert isinstance(discussion([]), str)
 
 
 def test_discussion_compares_regularized_with_plain_runs_of_the_same_study():
     recs = [run("regularization", "none", 0.84, gap=0.08), run("regularization", "dropout", 0.85, gap=0.02, dropout=0.3),
             run("regularization", "l2", 0.85, gap=0.03, l2=0.001)]
-    assert "Regularized configurations have a median gap of 2.5 points against 8.0" in narrate.discussion(recs)
+    assert "Regularized configurations have a median gap of 2.5 points against 8.0" in discussion(recs)
 
 
 def test_future_work_extends_a_range_whose_best_is_at_its_end():
     recs = [run("units", str(u), v, x=u) for u, v in ((16, 0.80), (64, 0.83), (256, 0.86))]
-    assert "extend the range above 256" in narrate.conclusions(recs)
+    assert "extend the range above 256" in conclusions(recs)
     recs = [run("batch_size", str(b), v, x=b) for b, v in ((32, 0.86), (128, 0.83), (512, 0.80))]
-    assert "extend the range below 32" in narrate.conclusions(recs)
+    assert "extend the range below 32" in conclusions(recs)
 
 
 def test_preload_warms_the_renderer_without_touching_the_output(tmp_path):
-    # build_report.py calls this on a thread while kernels run; it must work on its own.
-    report.preload()
-    assert "nbconvert.exporters.html" in sys.modules and list(tmp_path.iterdir()) == []
+    # build_report.py calls this on a thread while kernels run; it must work on its own, in a fresh
+    # interpreter, import what rendering needs and write nothing (run here in an empty folder).
+    heavy = ["nbconvert.exporters.html", "matplotlib", "helpers.present.section"]
+    code = textwrap.dedent(f"""
+        import json, sys
+        from helpers.build import render
+        before = {{m: m in sys.modules for m in {heavy!r}}}
+        render.preload()
+        after = {{m: m in sys.modules for m in {heavy!r}}}
+        print(json.dumps({{"before": before, "after": after}}))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert all(seen["after"].values()), seen
+    # the exporter and the section helpers are preload's doing, not the import of render's module
+    assert not seen["before"]["nbconvert.exporters.html"] and not seen["before"]["helpers.present.section"], seen
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_nbformat_validates_notebooks_without_the_iri_format_checker():
@@ -331,7 +390,7 @@ def test_nbformat_validates_notebooks_without_the_iri_format_checker():
 def test_a_cv_refit_neither_gives_the_split_nor_hides_the_folds_from_the_run_count(tmp_path):
     params = tmp_path / "cv.yaml"
     params.write_text("title: CV\ndataset: digits\nstudies:\n  cv: {folds: 3}\n  depth: {layers: [1]}\n")
-    plan = config.load(params, profile="smoke")
+    plan = load(params, profile="smoke")
     outcomes = fake_records(plan)
     for o in outcomes:
         for r in o.records:
@@ -342,10 +401,10 @@ def test_a_cv_refit_neither_gives_the_split_nor_hides_the_folds_from_the_run_cou
     refit["config"]["data"]["refit"] = True
     refit["label"], refit["data_info"] = "refit", dict(refit["data_info"], train=1000, val=0)
     outcomes[0].records.append(refit)
-    text = report.methodology(plan, [refit, *outcomes[1].records])
+    text = methodology(plan, [refit, *outcomes[1].records])
     assert "**800** training, **200** validation" in text
     nb = report.combined(plan, outcomes, "2024-01-01")
-    soup = BeautifulSoup(report.render(nb), "html.parser")
+    soup = BeautifulSoup(render.render(nb), "html.parser")
     rows = {tr.find_all("td")[0].get_text(): tr.find_all("td")[-1].get_text()
             for tr in soup.find(id="summary-table").find_all("tr")[1:]}
     folds = len(plan.studies["cv"].runs)
@@ -355,23 +414,22 @@ def test_a_cv_refit_neither_gives_the_split_nor_hides_the_folds_from_the_run_cou
 def test_methodology_says_an_mlp_and_the_summary_caption_explains_seeds_and_folds(tmp_path):
     params = tmp_path / "m.yaml"
     params.write_text("title: M\ndataset: digits\nrepeats: 2\nstudies:\n  depth: {layers: [1, 2]}\n")
-    plan = config.load(params, profile="smoke")
+    plan = load(params, profile="smoke")
     outcomes = fake_records(plan)
     for r in outcomes[0].records:
         r["metrics"]["params"] = len(r["config"]["model"]["hidden"]) * 1000  # the same over seeds, as trained
-    text = report.methodology(plan, [r for o in outcomes for r in o.records])
+    text = methodology(plan, [r for o in outcomes for r in o.records])
     assert "an MLP with hidden layers" in text and "a MLP" not in text
-    soup = BeautifulSoup(report.render(report.combined(plan, outcomes, "2024-01-01")), "html.parser")
+    soup = BeautifulSoup(render.render(report.combined(plan, outcomes, "2024-01-01")), "html.parser")
     caption = soup.find(id="summary-table").find("caption").get_text()
     assert "a study trained over several seeds shows means over them" in caption
     assert "mean fold score" not in caption  # no cross-validation study here
 
 
 def test_versus_caption_promises_no_star_without_a_baseline_and_names_what_is_not_drawn():
-    def one(label, lr, status="ok", baseline=False):
-        m = {"test_accuracy": 0.8, "val_accuracy": 0.8, "train_accuracy": 0.8, "params": 10, "seconds": 1.0}
-        return {"study": "lr", "kind": "learning_rate", "label": label, "axis": {"learning_rate": lr},
-                "baseline": baseline, "seed": 42, "status": status, "metrics": m, "config": {}}
+    def one(label, lr, status="ok"):
+        return make_record(label, 0.8, test=0.8, train=0.8, study="lr", kind="learning_rate",
+                           axis={"learning_rate": lr}, status=status, params=10, seconds=1.0)
     recs = [one("learning rate 10", 10.0, status="diverged"), one("learning rate 0.1", 0.1), one("learning rate 0.01", 0.01)]
     caption = section.versus(recs, x="learning_rate", logx=True).data.split("<figcaption>")[1]
     assert "star" not in caption and "not drawn: learning rate 10 (diverged)" in caption

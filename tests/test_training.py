@@ -1,4 +1,4 @@
-"""Tests for helpers.training on tiny synthetic data: records, reproducibility, failures, saving."""
+"""Tests for helpers.run.training on tiny synthetic data: records, reproducibility, failures, saving."""
 import copy
 import json
 import os
@@ -8,8 +8,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config, training  # noqa: E402
-from helpers.data import Splits  # noqa: E402
+from helpers.config.load import load as load_plan  # noqa: E402
+from helpers.data.splits import Splits  # noqa: E402
+from helpers.run import training  # noqa: E402
 
 METRIC_KEYS = {"train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss",
                "f1_macro", "auc_ovr", "gap", "params", "epochs_run", "best_epoch", "seconds"}
@@ -36,7 +37,7 @@ def splits() -> Splits:
 
 @pytest.fixture(scope="module")
 def base_spec() -> dict:
-    spec = copy.deepcopy(config.load(profile="smoke").studies["depth"].runs[0])
+    spec = copy.deepcopy(load_plan(profile="smoke").studies["depth"].runs[0])
     spec["config"]["training"]["epochs"] = 2
     spec["config"]["model"]["hidden"] = [16]
     return spec
@@ -115,7 +116,7 @@ def fake_load(monkeypatch, splits):
     def load(name, **kwargs):
         calls.append((name, kwargs))
         return splits
-    monkeypatch.setattr(training.datasets, "load", load)
+    monkeypatch.setattr(training.data_splits, "load", load)
     return calls
 
 
@@ -150,7 +151,7 @@ def test_run_all_keeps_going_after_a_failure(spec, fake_load, tmp_path):
 def test_run_all_turns_a_data_error_into_a_failed_record(spec, monkeypatch):
     def load(name, **kwargs):
         raise FileNotFoundError("no such dataset file\nsecond line")
-    monkeypatch.setattr(training.datasets, "load", load)
+    monkeypatch.setattr(training.data_splits, "load", load)
     (rec,) = training.run_all([spec])
     assert rec["status"] == "failed"
     assert rec["error"] == "FileNotFoundError: no such dataset file"
