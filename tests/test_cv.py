@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from conftest import ROOT, make_record, run_build  # noqa: E402
 
-from helpers.analysis import cv as cvstudy, stats  # noqa: E402
+from helpers.analysis import cv as cvstudy  # noqa: E402
+from helpers.analysis import stats
 from helpers.config import load  # noqa: E402
 from helpers.config.errors import ConfigError  # noqa: E402
 from helpers.config.record import is_fold, is_refit  # noqa: E402
@@ -266,6 +267,7 @@ def digits_cv_runs(tmp_path_factory):
 
 def test_each_fold_trains_a_freshly_initialised_model_and_never_sees_the_test_split(monkeypatch, digits_cv_runs):
     import keras
+
     from helpers.run import training
     fits, predicted = [], []
     fit, predict = keras.Model.fit, keras.Model.predict

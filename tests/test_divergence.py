@@ -15,25 +15,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import ROOT  # noqa: E402
 
-from helpers import config, execute, metrics, models, narrate, section, training  # noqa: E402
-from helpers.schema import ModelSpec  # noqa: E402
+from helpers.analysis import records as runs  # noqa: E402
+from helpers.analysis.summary import summary  # noqa: E402
+from helpers.build import execute  # noqa: E402
+from helpers.config import load  # noqa: E402
+from helpers.config.errors import ConfigError  # noqa: E402
+from helpers.config.plan import StudyPlan  # noqa: E402
+from helpers.config.specs import ModelSpec  # noqa: E402
+from helpers.present import findings, overview, section, tables  # noqa: E402
+from helpers.run import models, training  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(config.ROOT)
+    monkeypatch.chdir(ROOT)
 
 
 @pytest.fixture(scope="module")
 def digits():
-    from helpers import data
+    from helpers.data import splits as data
     return data.load("digits", train_samples=None, test_samples=None, validation_split=0.2, seed=42)
 
 
 @pytest.fixture(scope="module")
 def base_spec() -> dict:
-    spec = copy.deepcopy(config.load(config.PARAMS / "digits.yaml", profile="smoke").studies["depth"].runs[0])
+    spec = copy.deepcopy(load.load(load.PARAMS / "digits.yaml", profile="smoke").studies["depth"].runs[0])
     spec["config"]["model"]["hidden"] = [32]
     spec["config"]["training"].update(epochs=6, batch_size=64, early_stopping=None)
     return spec
@@ -129,26 +137,26 @@ def test_diverged_is_never_best_and_is_named(lr_records):
     # Even with a better validation score, a diverged run is not a candidate.
     rigged = [copy.deepcopy(bad), good]
     rigged[0]["metrics"]["val_accuracy"] = 0.999
-    assert narrate.best(rigged) is good
-    text = narrate.findings(records)
+    assert runs.best(rigged) is good
+    text = findings.findings(records)
     assert f"**learning rate 10** diverged: {bad['reason']}" in text
     assert "It is left out of every ranking." in text
     assert "failed" not in text  # a result, not a failure
-    assert "of which 1 diverged." in narrate.abstract(records)
-    assert "1 run diverged (learning rate 10 in *learning_rate*)" in narrate.conclusions(records)
-    assert narrate.summary(records).loc[0, "best"] == "learning rate 0.1"
+    assert "of which 1 diverged." in overview.abstract(records)
+    assert "1 run diverged (learning rate 10 in *learning_rate*)" in overview.conclusions(records)
+    assert summary(records).loc[0, "best"] == "learning rate 0.1"
 
 
 def test_tables_show_diverged_and_the_study_does_not_fail(lr_records, tmp_path, monkeypatch):
     _, records, _ = lr_records
-    assert metrics.table(records).loc["learning rate 10", "status"] == "diverged"
+    assert tables.results(records).loc["learning rate 10", "status"] == "diverged"
     assert section.failures(records).data == ""  # not listed as a failure
     import papermill
 
     def execute_notebook(template, output, parameters, **kwargs):
         Path(parameters["results_path"]).write_text(json.dumps(records))  # what the notebook saves
     monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
-    plan = config.StudyPlan("learning_rate", "learning_rate", "Learning rate", "", [])
+    plan = StudyPlan("learning_rate", "learning_rate", "Learning rate", "", [])
     outcome = execute.run_study(plan, tmp_path, threads=1)
     assert [r["status"] for r in outcome.records] == ["diverged", "ok"]
     assert outcome.status == "ok" and outcome.error is None
@@ -159,7 +167,7 @@ def test_initializer_study_runs(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("title: t\ndataset: digits\nprofiles: {smoke: {epochs: 1}}\nbase: {model: {hidden: [8]}}\n"
                     "studies:\n  initializer: {}\n  learning_rate: {}\n")
-    plan = config.load(path, profile="smoke")
+    plan = load.load(path, profile="smoke")
     init = plan.studies["initializer"].runs
     assert [r["label"] for r in init] == ["glorot_uniform", "he_normal", "truncated_normal (std 1)"]
     assert [r["config"]["model"]["init_stddev"] for r in init] == [None, None, 1.0]
@@ -186,8 +194,8 @@ def test_bad_parameters(tmp_path, sets, match):
     path = tmp_path / "r.yaml"
     path.write_text("title: t\ndataset: digits\nprofiles: {smoke: {epochs: 1}}\nbase: {model: {hidden: [8]}}\n"
                     "studies:\n  initializer: {}\n  learning_rate: {}\n")
-    with pytest.raises(config.ConfigError, match=match) as info:
-        config.load(path, profile="smoke", sets=sets)
+    with pytest.raises(ConfigError, match=match) as info:
+        load.load(path, profile="smoke", sets=sets)
     assert "\n" not in str(info.value)
 
 
@@ -207,11 +215,11 @@ def test_truncated_normal_stddev_reaches_the_layers():
 
 
 def test_reference_parameter_files_validate():
-    r3 = config.load(config.PARAMS / "fashion_cnn.yaml", profile="smoke")
+    r3 = load.load(load.PARAMS / "fashion_cnn.yaml", profile="smoke")
     assert list(r3.studies) == ["architecture", "learning_rate", "initializer", "regularization"]
     assert all(r["config"]["model"]["kind"] == "cnn" for r in r3.studies["learning_rate"].runs)
     assert all(r["config"]["model"]["kind"] == "cnn" for r in r3.studies["initializer"].runs)
-    r4 = config.load(config.PARAMS / "cifar10.yaml", profile="smoke")
+    r4 = load.load(load.PARAMS / "cifar10.yaml", profile="smoke")
     searches = [r4.studies[f"search_{i}"].runs[0]["search"] for i in (1, 2, 3)]
     assert [s["algorithm"] for s in searches] == ["hyperband"] * 3
     assert all(s["max_epochs"] == 2 for s in searches)  # smoke caps R4's 50 epochs

@@ -3,17 +3,13 @@ written in the real Keras formats (tests/fakedata.py): never the real data, neve
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import fakedata
 import pytest
 from bs4 import BeautifulSoup
+from conftest import ROOT, run_build
 
-import fakedata
-
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
 
 
@@ -25,16 +21,21 @@ def keras_dir(tmp_path_factory):
     return folder
 
 
-def build(params: str, out: Path, data_dir: Path | None, *args: str, home: Path | None = None):
-    env = {**os.environ, "STUDYBOOK_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    env.pop("KERAS_HOME", None)
-    if data_dir is not None:
-        env["STUDYBOOK_DATA_DIR"] = str(data_dir)
-    if home is not None:
-        env["HOME"] = str(home)
-    return subprocess.run([sys.executable, str(ROOT / "build_report.py"), str(ROOT / "params" / params),
-                           "--profile", "smoke", "--out", str(out), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """build_report.py on params/<params> in the smoke profile (conftest.run_build: offline), with the
+    data read from ``data_dir`` and, for ``home``, no ~/.keras of the user's either. KERAS_HOME
+    points at an empty folder, so a Keras cache of the environment is never searched."""
+    keras_home = tmp_path_factory.mktemp("keras-home")
+
+    def run(params: str, out: Path, data_dir: Path | None, *args: str, home: Path | None = None):
+        env = {"PYTHONUNBUFFERED": "1", "KERAS_HOME": str(keras_home)}
+        if data_dir is not None:
+            env["STUDYBOOK_DATA_DIR"] = str(data_dir)
+        if home is not None:
+            env["HOME"] = str(home)
+        return run_build(ROOT / "params" / params, "--profile", "smoke", "--out", out, *args, env=env, timeout=900)
+    return run
 
 
 def check_report(out: Path, name: str, studies: list[str]) -> tuple[BeautifulSoup, dict]:
@@ -48,7 +49,7 @@ def check_report(out: Path, name: str, studies: list[str]) -> tuple[BeautifulSou
     return soup, data
 
 
-def test_imdb_report_r1(tmp_path, keras_dir):
+def test_imdb_report_r1(tmp_path, keras_dir, build):
     proc = build("imdb.yaml", tmp_path, keras_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     soup, data = check_report(tmp_path, "imdb", ["depth", "width", "loss", "loss_64", "activation",
@@ -70,7 +71,7 @@ def test_imdb_report_r1(tmp_path, keras_dir):
     assert len(soup.find_all(string=lambda s: s and "ROC, precision–recall and calibration" in s)) == 8
 
 
-def test_imdb_models_report_r2(tmp_path, keras_dir):
+def test_imdb_models_report_r2(tmp_path, keras_dir, build):
     proc = build("imdb_models.yaml", tmp_path, keras_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, data = check_report(tmp_path, "imdb_models", ["models"])
@@ -78,7 +79,7 @@ def test_imdb_models_report_r2(tmp_path, keras_dir):
     assert len(epochs) == 3 and min(epochs.values()) <= 2  # smoke caps every model's epochs
 
 
-def test_cifar10_report_r4(tmp_path, keras_dir):
+def test_cifar10_report_r4(tmp_path, keras_dir, build):
     proc = build("cifar10.yaml", tmp_path, keras_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     soup, data = check_report(tmp_path, "cifar10", ["scale_up", "regularization", "tuning", "search_1",
@@ -93,7 +94,7 @@ def test_cifar10_report_r4(tmp_path, keras_dir):
     assert "Validation accuracy by axis" in text
 
 
-def test_digits_report_builds_offline(tmp_path):
+def test_digits_report_builds_offline(tmp_path, build):
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = build("digits.yaml", tmp_path / "out", empty, home=empty)
@@ -105,7 +106,7 @@ def test_digits_report_builds_offline(tmp_path):
 
 @pytest.mark.parametrize("params, missing", [("cifar10.yaml", "cifar-10-batches-py"),
                                              ("imdb.yaml", "imdb.npz")])
-def test_missing_data_stops_before_training(tmp_path, params, missing):
+def test_missing_data_stops_before_training(tmp_path, build, params, missing):
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = build(params, tmp_path / "out", empty, home=empty)

@@ -5,26 +5,30 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, config, make_record, run_build
 from scipy import stats as st
 
-from helpers import config, narrate, repeats, section, stats
-from helpers.config import StudyPlan
+from helpers.analysis import repeats, stats
+from helpers.analysis.summary import summary
+from helpers.build import state as build_state
+from helpers.config import load
+from helpers.config.errors import ConfigError
+from helpers.config.plan import StudyPlan, expand_robustness, run_ids
+from helpers.present import discussion, findings, overview, section
+from helpers.present import format as fmt
+from helpers.present import repeats as repeat_words
 
-ROOT = Path(__file__).resolve().parents[1]
-DIGITS = config.PARAMS / "digits.yaml"
+DIGITS = load.PARAMS / "digits.yaml"
 
 
 @pytest.fixture(autouse=True)
 def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(config.ROOT)  # error messages name files relative to the working directory
+    monkeypatch.chdir(ROOT)  # error messages name files relative to the working directory
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -62,66 +66,61 @@ BAD = [
 @pytest.mark.parametrize("params, sets, match", BAD)
 def test_bad_seed_parameters(tmp_path, params, sets, match):
     params = write(tmp_path, ROBUST) if params == "robust" else params
-    with pytest.raises(config.ConfigError, match=match) as info:
-        config.load(params, sets=sets)
+    with pytest.raises(ConfigError, match=match) as info:
+        load.load(params, sets=sets)
     assert "\n" not in str(info.value)
 
 
 def test_a_file_value_names_the_file(tmp_path):
     path = write(tmp_path, ROBUST + "seeds: [4, 4]\n")
-    with pytest.raises(config.ConfigError, match=r"report\.yaml: seeds = \[4, 4\]: seeds lists 4 twice$"):
-        config.load(path)
+    with pytest.raises(ConfigError, match=r"report\.yaml: seeds = \[4, 4\]: seeds lists 4 twice$"):
+        load.load(path)
 
 
 def test_robustness_alone_has_nothing_to_retrain(tmp_path):
-    with pytest.raises(config.ConfigError, match=r"^--studies: studies\.robustness: a robustness study re-trains"):
-        config.load(write(tmp_path, ROBUST), studies=["robustness"])
+    with pytest.raises(ConfigError, match=r"^--studies: studies\.robustness: a robustness study re-trains"):
+        load.load(write(tmp_path, ROBUST), studies=["robustness"])
 
 
 # --- expansion and run identity ---------------------------------------------------------------------
 
 def test_repeats_expand_every_configuration_over_seeds_with_a_fixed_split():
-    plan = config.load(DIGITS, profile="smoke", sets=["repeats=3", "depth.seeds=[7, 9]"])
+    plan = load.load(DIGITS, profile="smoke", sets=["repeats=3", "depth.seeds=[7, 9]"])
     width = plan.studies["width"].runs
     assert [(r["label"], r["seed"]) for r in width[:4]] == [("8 units", 42), ("8 units", 43), ("8 units", 44),
                                                             ("32 units", 42)]
     assert {r["config"]["data"]["seed"] for r in width} == {42}  # only training varies
     assert width[0]["config"] == width[1]["config"] and width[0]["config"] is not width[1]["config"]
     assert [r["seed"] for r in plan.studies["depth"].runs] == [7, 9, 7, 9, 7, 9]  # the study's own seeds win
-    ids = config.run_ids(width)
+    ids = run_ids(width)
     assert len(set(ids)) == len(ids) and ids[1] == "8 units · seed 43"
     assert sum(r["baseline"] for r in width) == 3  # the baseline configuration, once per seed
 
 
 def test_a_single_seed_keeps_todays_identity():
-    plan = config.load(DIGITS, profile="smoke")
+    plan = load.load(DIGITS, profile="smoke")
     for p in plan.studies.values():
-        assert config.run_ids(p.runs) == [r["label"] for r in p.runs]
+        assert run_ids(p.runs) == [r["label"] for r in p.runs]
         assert {r["seed"] for r in p.runs} == {42}
 
 
 def test_study_state_keys_every_seed_apart():
-    from helpers import execute
-    plan = config.load(DIGITS, profile="smoke", sets=["repeats=2"], studies=["width"]).studies["width"]
-    state = execute.study_state(plan)
-    assert list(state["runs"]) == config.run_ids(plan.runs)
+    plan = load.load(DIGITS, profile="smoke", sets=["repeats=2"], studies=["width"]).studies["width"]
+    state = build_state.study(plan)
+    assert list(state["runs"]) == run_ids(plan.runs)
     assert len({v["key"] for v in state["runs"].values()}) == len(plan.runs)  # the seed is in the key
-    one = execute.study_state(config.load(DIGITS, profile="smoke", studies=["width"]).studies["width"])
+    one = build_state.study(load.load(DIGITS, profile="smoke", studies=["width"]).studies["width"])
     assert set(one["runs"]) == {"8 units", "32 units", "128 units"}
-    assert "gained 8 units · seed 42" in execute.why_changed(one, state)
+    assert "gained 8 units · seed 42" in build_state.why_changed(one, state)
 
 
 # --- the robustness study ---------------------------------------------------------------------------
 
-def rec(study, label, val, test=None, seed=42, status="ok", params=100, hidden=(8,), kind=None, auc=None):
-    m = {"val_accuracy": val, "test_accuracy": val - 0.01 if test is None else test, "train_accuracy": val + 0.02,
-         "gap": 0.02, "params": params, "seconds": 1.0}
-    if auc is not None:
-        m["roc_auc"] = auc
-    return {"study": study, "kind": kind or study, "label": label, "axis": {}, "baseline": False, "seed": seed,
-            "status": status, "config": {"model": {"hidden": list(hidden)}, "training": {"epochs": 2},
-                                         "data": {"dataset": "digits", "seed": 42}},
-            "metrics": m if status == "ok" else {}, "error": None if status == "ok" else "boom"}
+def rec(study, label, val, test=None, seed=42, status="ok", hidden=(8,), auc=None, **kw):
+    """conftest.make_record with the study first and the configuration given by its hidden layers."""
+    metrics = {} if auc is None else {"roc_auc": auc}
+    return make_record(label, val, test=val - 0.01 if test is None else test, study=study, seed=seed,
+                       status=status, cfg=config(hidden=hidden), **kw, **metrics)
 
 
 def test_robustness_takes_the_top_distinct_configurations_by_validation():
@@ -131,7 +130,7 @@ def test_robustness_takes_the_top_distinct_configurations_by_validation():
                rec("lr", "huge", 0.99, status="diverged", hidden=(1,)),  # not ok: never a candidate
                rec("lr", "broken", 0.99, status="failed", hidden=(2,))]
     plan = StudyPlan("robust", "robustness", "R", "", [], {"top": 2, "seeds": [5, 6, 7]})
-    runs = config.expand_robustness(plan, records)
+    runs = expand_robustness(plan, records)
     assert [(r["label"], r["seed"]) for r in runs] == [
         ("8 units (width)", 5), ("8 units (width)", 6), ("8 units (width)", 7),
         ("2 layers (depth)", 5), ("2 layers (depth)", 6), ("2 layers (depth)", 7)]
@@ -144,7 +143,7 @@ def test_robustness_ranks_by_mean_validation_over_seeds():
     records = [rec("a", "lucky", 0.95, seed=1, hidden=(1,)), rec("a", "lucky", 0.70, seed=2, hidden=(1,)),
                rec("a", "steady", 0.85, seed=1, hidden=(2,)), rec("a", "steady", 0.84, seed=2, hidden=(2,))]
     plan = StudyPlan("r", "robustness", "R", "", [], {"top": 1, "seeds": [1, 2]})
-    assert {r["label"] for r in config.expand_robustness(plan, records)} == {"steady (a)"}
+    assert {r["label"] for r in expand_robustness(plan, records)} == {"steady (a)"}
 
 
 # --- statistics: the best is chosen on validation, compared on test ---------------------------------
@@ -169,7 +168,7 @@ OVERLAPPING = (seeded("A", [0.90, 0.87, 0.92], [0.90, 0.87, 0.92])
 
 
 def test_table_shows_mean_std_and_the_t_interval():
-    t = repeats.table(SEPARATED)
+    t = repeat_words.table(SEPARATED)
     s = stats.summarize([0.80, 0.815, 0.82])
     assert list(t.index) == ["A", "B"] and t.loc["B", "seeds"] == "3/3"
     assert t.loc["B", "test acc (mean ± std)"] == f"{s['mean']:.4f} ± {s['std']:.4f}"
@@ -177,19 +176,19 @@ def test_table_shows_mean_std_and_the_t_interval():
     assert t.loc["B", "test acc 95 % CI"] == f"[{lo:.4f}, {hi:.4f}]"
     assert "ROC AUC (mean ± std)" not in t  # multi-class: no AUC column
     binary = seeded("A", [0.9, 0.91], [0.9, 0.9], auc=0.95) + seeded("B", [0.8, 0.8], [0.8, 0.8], auc=0.9)
-    assert repeats.table(binary).loc["A", "ROC AUC (mean ± std)"] == "0.9500 ± 0.0000"
+    assert repeat_words.table(binary).loc["A", "ROC AUC (mean ± std)"] == "0.9500 ± 0.0000"
 
 
 def test_separated_configurations_are_significant_and_named_with_p():
-    text = narrate.findings(SEPARATED)
+    text = findings.findings(SEPARATED)
     p = stats.paired_test([0.90, 0.91, 0.92], [0.80, 0.815, 0.82])
     assert "significantly better than **B**" in text
-    assert repeats._p_is(stats.holm([p])[0]) in text and "paired t-test" in text
+    assert fmt.p_is(stats.holm([p])[0]) in text and "paired t-test" in text
     assert "within noise" not in text
 
 
 def test_overlapping_configurations_are_within_noise_and_not_ranked():
-    text = narrate.findings(OVERLAPPING)
+    text = findings.findings(OVERLAPPING)
     assert "within noise" in text and "does not rank" in text
     assert "significantly" not in text
     rows = repeats.comparisons(OVERLAPPING)["comparisons"]
@@ -200,7 +199,7 @@ def test_within_noise_names_keep_study_order_not_rank():
     # C has a higher mean than B, but both are within noise of A: they are listed as the study lists them
     recs = (seeded("A", [0.95, 0.96, 0.97], [0.90, 0.94, 0.92]) + seeded("B", [0.80, 0.81, 0.82], [0.89, 0.93, 0.90])
             + seeded("C", [0.90, 0.91, 0.92], [0.91, 0.93, 0.91]) + seeded("D", [0.5, 0.51, 0.52], [0.50, 0.51, 0.52]))
-    text = narrate.findings(recs)
+    text = findings.findings(recs)
     assert "The differences to **B** and **C** are within noise" in text
     assert "significantly better than **D**" in text
     assert "As" not in text.split("Holm's method")[-1]  # no trend told through differences within noise
@@ -209,42 +208,43 @@ def test_within_noise_names_keep_study_order_not_rank():
 def test_best_is_chosen_on_mean_validation_never_test():
     recs = seeded("A", [0.90, 0.90], [0.70, 0.71]) + seeded("B", [0.80, 0.80], [0.95, 0.96])
     assert repeats.best_label(recs) == "A"
-    text = narrate.findings(recs)
+    text = findings.findings(recs)
     assert "**A** (validation 0.9000" in text and "**B** has significantly higher test accuracy" in text
 
 
 def test_a_configuration_with_one_successful_seed_is_not_called_within_noise():
     recs = seeded("A", [0.9, 0.91, 0.92], [0.9, 0.9, 0.91]) + [rec("s", "B", 0.3, seed=42)] + [
         rec("s", "B", 0.3, seed=s, status="diverged") for s in (43, 44)]
-    text = narrate.findings(recs)
+    text = findings.findings(recs)
     assert "**B** could not be tested" in text and "within noise" not in text
     assert "2 of 6 runs diverged (B · seed 43, B · seed 44)" in text and "failed" not in text
-    assert repeats.comparison_table(recs).loc["B", "significant (α = 0.05)"].startswith("not tested")
-    assert repeats.table(recs).loc["B", "status"] == "2 diverged"
+    assert repeat_words.comparison_table(recs).loc["B", "significant (α = 0.05)"].startswith("not tested")
+    assert repeat_words.table(recs).loc["B", "status"] == "2 diverged"
     recs[-1].update(status="failed")
-    assert repeats.table(recs).loc["B", "status"] == "1 diverged, 1 failed"
-    assert "1 of 6 runs failed (B · seed 44)" in narrate.findings(recs)
+    assert repeat_words.table(recs).loc["B", "status"] == "1 diverged, 1 failed"
+    assert "1 of 6 runs failed (B · seed 44)" in findings.findings(recs)
 
 
 def test_single_seed_findings_say_there_is_no_noise_estimate():
-    text = narrate.findings([rec("s", "A", 0.90), rec("s", "B", 0.895)])
+    text = findings.findings([rec("s", "A", 0.90), rec("s", "B", 0.895)])
     assert "no estimate of run-to-run noise" in text and "Holm" not in text
     assert section.comparisons([rec("s", "A", 0.90), rec("s", "B", 0.8)]).data == ""
 
 
 def test_report_level_text_uses_means_over_seeds():
     recs = SEPARATED + [rec("t", "x", 0.5, seed=s) for s in (42, 43, 44)]
-    assert "trained with 3 seeds" in narrate.abstract(recs)
-    row = narrate.summary(recs).set_index("study").loc["s"]
+    assert "trained with 3 seeds" in overview.abstract(recs)
+    row = summary(recs).set_index("study").loc["s"]
     assert row["best"] == "A" and row["val_accuracy"] == pytest.approx(0.91) and row["runs"] == "6/6"
-    assert "paired t-test" in narrate.discussion(recs) and "one seed" not in narrate.discussion(recs)
-    assert "single seed" not in narrate.conclusions(recs)
-    assert "seeds 42, 43, 44" in repeats.methodology(recs, 42)
-    assert repeats.methodology([rec("s", "A", 0.9)], 42) == "Seed 42; one run per configuration."
+    assert "paired t-test" in discussion.discussion(recs) and "one seed" not in discussion.discussion(recs)
+    assert "single seed" not in overview.conclusions(recs)
+    assert "seeds 42, 43, 44" in repeat_words.methodology(recs, 42)
+    assert repeat_words.methodology([rec("s", "A", 0.9)], 42) == "Seed 42; one run per configuration."
 
 
 def test_section_shows_means_bands_and_error_bars():
-    from helpers import plots
+    from helpers.analysis.records import frame
+    from helpers.present import figures as plots
     recs = copy.deepcopy(SEPARATED)
     for i, r in enumerate(recs):
         r["history"] = {"accuracy": [0.5, 0.6 + i / 100], "val_accuracy": [0.5, 0.55 + i / 100],
@@ -254,7 +254,7 @@ def test_section_shows_means_bands_and_error_bars():
     assert 'data-label="tab:s:comparisons"' in section.comparisons(recs).data
     fig = plots.mean_curves(recs)
     assert len(fig.axes[0].collections) == 4  # a band for training and validation of both configurations
-    bars = plots.bars(section.metrics.frame(recs))
+    bars = plots.bars(frame(recs))
     bar = next(c for c in bars.axes[0].containers if hasattr(c, "patches"))
     assert len(bar.patches) == 2 and bar.errorbar is not None
     assert bars.axes[0].texts[0].get_text().strip() == "0.9100 ± 0.0100"
@@ -263,8 +263,9 @@ def test_section_shows_means_bands_and_error_bars():
 # --- the seed is really applied ---------------------------------------------------------------------
 
 def test_the_seed_is_applied(monkeypatch):
-    from helpers import data, models, training
-    spec = copy.deepcopy(config.load(DIGITS, profile="smoke", studies=["width"]).studies["width"].runs[0])
+    from helpers.data import splits as data
+    from helpers.run import models, training
+    spec = copy.deepcopy(load.load(DIGITS, profile="smoke", studies=["width"]).studies["width"].runs[0])
     spec["config"]["training"]["epochs"] = 1
     splits = data.load("digits", **{k: v for k, v in spec["config"]["data"].items() if k != "dataset"})
     first: list = []
@@ -306,9 +307,7 @@ def test_build_with_seeds_and_a_robustness_section(tmp_path):
     out = tmp_path / "out"
 
     def build():
-        return subprocess.run([sys.executable, str(ROOT / "build_report.py"), str(params), "--profile", "smoke",
-                               "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return run_build(params, "--profile", "smoke", "--out", out, timeout=300, env={"PYTHONUNBUFFERED": "1"})
     proc = build()
     assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: a tiny model may diverge on some seed
     data = json.loads((out / "report.json").read_text())
@@ -339,19 +338,19 @@ def test_conclusions_do_not_extend_a_range_whose_best_is_within_noise_of_the_run
     recs = (_axis_seeded("8", 8, [0.50, 0.51, 0.52], [0.50, 0.51, 0.52])
             + _axis_seeded("32", 32, [0.90, 0.87, 0.92], [0.90, 0.87, 0.92])
             + _axis_seeded("64", 64, [0.93, 0.88, 0.93], [0.89, 0.91, 0.86]))
-    assert "within noise" in narrate.findings(recs)
-    assert "extend the range" not in narrate.conclusions(recs)
+    assert "within noise" in findings.findings(recs)
+    assert "extend the range" not in overview.conclusions(recs)
 
 
 def test_one_comparison_within_noise_is_not_called_every_difference():
-    text = narrate.findings(OVERLAPPING)
+    text = findings.findings(OVERLAPPING)
     assert "The difference to **B** is within noise" in text and "does not rank" in text
     assert "smallest" not in text and "Every difference" not in text
 
 
 def test_a_confidence_interval_of_an_accuracy_stays_within_0_and_1():
     recs = seeded("A", [0.95, 0.99], [0.95, 0.99]) + seeded("B", [0.01, 0.06], [0.01, 0.06])
-    t = repeats.table(recs)
+    t = repeat_words.table(recs)
     bounds = [float(x) for cell in t["val acc 95 % CI"] for x in cell.strip("[]").split(", ")]
     assert min(bounds) == 0.0 and max(bounds) == 1.0  # t(1) over two seeds reaches far past both ends
 
@@ -360,15 +359,15 @@ def test_text_about_seeds_names_the_only_study_that_repeats():
     # the robustness study alone repeats (seeds 1, 2); the others ran once with seed 42
     recs = ([rec("width", "8 units", 0.90), rec("width", "16 units", 0.80)]
             + [rec("robustness", "8 units (width)", 0.9 + s / 100, seed=s) for s in (1, 2)])
-    abstract = narrate.abstract(recs)
+    abstract = overview.abstract(recs)
     assert "In the *robustness* study each configuration was trained with 2 seeds (1, 2)" in abstract
     assert "Each configuration was trained" not in abstract
-    discussion = narrate.discussion(recs)
-    assert "The *robustness* study trained its configurations over several seeds (1, 2)" in discussion
-    assert "42" not in discussion.split("\n\n")[-1]
-    assert "Outside the robustness study, each configuration was trained with a single seed" in narrate.conclusions(recs)
+    text = discussion.discussion(recs)
+    assert "The *robustness* study trained its configurations over several seeds (1, 2)" in text
+    assert "42" not in text.split("\n\n")[-1]
+    assert "Outside the robustness study, each configuration was trained with a single seed" in overview.conclusions(recs)
 
 
 def test_seeds_report_abstract_counts_configurations_stuck_at_chance():
     recs = SEPARATED + seeded("C", [0.10, 0.11, 0.10], [0.1, 0.1, 0.1])
-    assert "(1 configuration stuck near chance level excluded)" in narrate.abstract(recs)
+    assert "(1 configuration stuck near chance level excluded)" in overview.abstract(recs)

@@ -193,6 +193,11 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
             reused[plan.name] = old
             on_study(old)
     todo = [p for p in plans if p.name not in reused]
+    if todo:
+        # Imported here, before any thread: starting a kernel imports IPython.paths (jupyter_client's
+        # kernel specs) while on_execute's preload may be importing IPython itself, and two threads
+        # importing a package and its submodule at once deadlock in importlib (KeyError: 'IPython').
+        import IPython  # noqa: F401
     if todo and on_execute is not None:
         on_execute()
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo) or 1)))
