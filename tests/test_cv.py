@@ -224,7 +224,7 @@ def test_findings_say_within_noise_when_the_difference_is_not_significant():
 def test_findings_warn_that_five_fold_wilcoxon_cannot_be_significant():
     far = records([0.90, 0.92, 0.91, 0.93, 0.89], [0.80, 0.83, 0.81, 0.82, 0.80], test="wilcoxon")
     text = cvsection.findings(far).data
-    assert "within noise" in text and "cannot give p below 0.0625" in text
+    assert "within noise" in text and "cannot give p below 0.062" in text
 
 
 def test_refit_record_carries_the_cross_validated_estimate(monkeypatch):

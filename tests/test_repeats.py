@@ -206,7 +206,8 @@ def test_within_noise_names_keep_study_order_not_rank():
 
 
 def test_best_is_chosen_on_mean_validation_never_test():
-    recs = seeded("A", [0.90, 0.90], [0.70, 0.71]) + seeded("B", [0.80, 0.80], [0.95, 0.96])
+    # three seeds whose test differences vary: a constant difference would not be tested (issue 12)
+    recs = seeded("A", [0.90, 0.90, 0.90], [0.70, 0.71, 0.69]) + seeded("B", [0.80, 0.80, 0.80], [0.95, 0.97, 0.96])
     assert repeats.best_label(recs) == "A"
     text = findings.findings(recs)
     assert "**A** (validation 0.9000" in text and "**B** has significantly higher test accuracy" in text

@@ -39,13 +39,14 @@ def test_paired_tests_match_scipy(a, b):
     assert stats.paired_test(a, b, "wilcoxon") == pytest.approx(st.wilcoxon(a, b).pvalue)
 
 
-@pytest.mark.parametrize("a, b, p", [
-    ([0.8, 0.8, 0.8], [0.8, 0.8, 0.8], 1.0),   # identical: no evidence of a difference
-    ([0.8], [0.7], 1.0),                        # one pair cannot show anything
-    ([0.8, 0.9], [0.7, 0.8], 0.0),              # a constant non-zero difference
+@pytest.mark.parametrize("a, b", [
+    ([0.8, 0.8, 0.8], [0.8, 0.8, 0.8]),   # identical: no evidence of a difference
+    ([0.8], [0.7]),                        # one pair cannot show anything
+    ([0.8, 0.9], [0.7, 0.8]),              # a constant non-zero difference: not evidence either (issue 12)
 ])
-def test_paired_test_edge_cases(a, b, p):
-    assert stats.paired_test(a, b) == p
+def test_paired_test_edge_cases(a, b):
+    # Untestable, never p = 0 or a made-up 1.0: the caller says "not tested" and why.
+    assert math.isnan(stats.paired_test(a, b))
 
 
 def test_paired_test_rejects_unpaired_and_unknown_method():

@@ -69,7 +69,8 @@ def test_findings_baseline_difference_in_points():
     ([0.80, 0.85, 0.87, 0.872, 0.873], "plateaus after width = 256"),
     ([0.80, 0.86, 0.83], "peaks at width = 128"),
     ([0.80, 0.83, 0.86, 0.89], "rises steadily"),
-    ([0.850, 0.854, 0.858, 0.862], "rises gradually"),
+    # small steps that add up to more than the noise floor (1.4 points on 2,400 validation samples)
+    ([0.850, 0.854, 0.858, 0.862, 0.866], "rises gradually"),
     ([0.89, 0.86, 0.83], "falls"),
     ([0.850, 0.852, 0.851], "barely changes"),
     ([0.80, 0.86, 0.82, 0.88], "no simple monotonic trend"),
@@ -104,7 +105,7 @@ def test_findings_overfitting_gap(train, verdict, points):
 def test_findings_cost_tradeoff_names_cheaper_close_config():
     recs = [record("huge", 0.880, params=900_000, seconds=60.0), record("tiny", 0.875, params=20_000, seconds=4.0)]
     text = findings(recs)
-    assert "**tiny** stays within 1 point" in text
+    assert "**tiny** stays within the noise floor" in text
     assert "20,000 parameters" in text and "4.0 s" in text and "900,000" in text
 
 

@@ -1,5 +1,6 @@
 """A cross-validation study's numbers: fold scores per variant with mean ± std, and the selected
-variant (helpers.run.crossval) against each other one, paired over the folds, Holm-corrected."""
+variant (helpers.run.crossval) against each other one, paired over the folds both finished,
+Holm-corrected; a variant sharing too few folds with it is "not tested", never "within noise"."""
 from __future__ import annotations
 
 import math
@@ -27,10 +28,14 @@ def summary(records: list[RunRecord]) -> pd.DataFrame:
 
 
 def comparison(records: list[RunRecord]) -> dict:
-    """The selected variant (highest mean fold score) against each other one, paired over folds,
-    Holm-corrected (stats.against_best)."""
-    return stats.against_best({v: s for v, s in scores(records).items() if s}, method=method(records),
-                              best=selected(records))
+    """The selected variant against each other one, paired over the folds both finished,
+    Holm-corrected (stats.against_best): ``comparisons`` the tested ones, ``untested`` those
+    sharing fewer folds with it than the test needs (two at the least) or with a difference
+    that is the same on every fold."""
+    best = selected(records)
+    if best is None:
+        return {"best": None, "test": method(records), "comparisons": [], "untested": []}
+    return stats.against_best(scores(records), method=method(records), best=best)
 
 
 def refit_record(records: list[RunRecord]) -> RunRecord | None:
@@ -39,4 +44,4 @@ def refit_record(records: list[RunRecord]) -> RunRecord | None:
 
 def min_wilcoxon_p(n: int) -> float:
     """The smallest two-sided p-value an exact signed-rank test on n pairs can give."""
-    return min(1.0, 2 / 2 ** n) if n > 0 else 1.0
+    return stats.min_p(n)

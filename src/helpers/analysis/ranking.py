@@ -7,6 +7,11 @@ configurations: 1 for the best of them, 0 for the worst. A component that is the
 configuration tells them apart by nothing and gives each 1; a configuration missing a value (an
 AUC that could not be computed) gets 0 on it. AUC only exists for binary tasks; elsewhere it is left
 out and the other weights are rescaled to sum to 1, and the report says so.
+
+A cross-validation refit has no validation split: its validation accuracy is the cross-validated
+mean and its training accuracy is on all of train+validation, so its gap is no train−validation
+gap of one split. Beside single-split runs it is not normalised with theirs: the refit is scored
+on its other components, their weights rescaled to sum to 1 for it.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import math
 import pandas as pd
 
 from helpers.config import kinds
-from helpers.config.record import RunRecord, Status, is_fold
+from helpers.config.record import RunRecord, Status, is_fold, is_refit
 
 # weight key -> (metric in a record, column heading, higher is better)
 COMPONENTS = {
@@ -26,26 +31,40 @@ COMPONENTS = {
     "seconds": ("seconds", "short time", False),
 }
 
+def _ranked(r: RunRecord) -> bool:
+    return not is_fold(r) and not kinds.after_others(r.get("kind"))
+
+
 def candidates(records: list[RunRecord]) -> pd.DataFrame:
     """One row per configuration (study, label) among the successful runs with a test score;
-    a configuration trained with several seeds is the mean over them. Cross-validation folds
-    have no test score and are not configurations of their own: left out; so are the robustness
-    study's re-runs, whose configurations are ranked under the studies they come from."""
-    rows = [{"study": r.get("study"), "configuration": r.get("label"), "key": r.get("key"),
+    a configuration trained with several seeds is the mean over those that finished (``runs``),
+    out of ``of`` trained. Cross-validation folds have no test score and are not configurations
+    of their own: left out; so are the robustness study's re-runs, whose configurations are
+    ranked under the studies they come from. ``refit``: a cross-validation refit; its gap is
+    blanked when single-split runs are ranked beside it (module docstring)."""
+    columns = ["study", "configuration", "runs", "of", "refit", *(m for m, _, _ in COMPONENTS.values())]
+    rows = [{"study": r.get("study"), "configuration": r.get("label"), "key": r.get("key"), "refit": is_refit(r),
              **{metric: (r.get("metrics") or {}).get(metric) for metric, _, _ in COMPONENTS.values()}}
-            for r in records if r.get("status") == Status.OK and not is_fold(r) and not kinds.after_others(r.get("kind"))
+            for r in records if r.get("status") == Status.OK and _ranked(r)
             and (r.get("metrics") or {}).get("test_accuracy") is not None]
     if not rows:
-        return pd.DataFrame(columns=["study", "configuration", "runs",
-                                     *(m for m, _, _ in COMPONENTS.values())])
+        return pd.DataFrame(columns=columns)
+    trained: dict = {}
+    for r in records:
+        if _ranked(r):
+            trained[(r.get("study"), r.get("label"))] = trained.get((r.get("study"), r.get("label")), 0) + 1
     df = pd.DataFrame(rows)
     metrics = [m for m, _, _ in COMPONENTS.values()]
     df[metrics] = df[metrics].astype(float)
     grouped = df.groupby(["study", "configuration"], sort=False)
     out = grouped[metrics].mean()
     out.insert(0, "runs", grouped.size())
+    out.insert(1, "of", [trained[k] for k in out.index])
+    out.insert(2, "refit", grouped["refit"].any())
+    if out["refit"].any() and not out["refit"].all():
+        out.loc[out["refit"], "gap"] = float("nan")
     runs = grouped["key"].agg(lambda k: tuple(sorted(k)) if k.notna().all() else None).tolist()
-    return _merge_shared(out.reset_index(), runs)
+    return _merge_shared(out.reset_index(), runs)[columns]
 
 
 def _merge_shared(frame: pd.DataFrame, runs: list) -> pd.DataFrame:
@@ -98,13 +117,27 @@ def rank(records: list[RunRecord], weights: dict[str, float]) -> tuple[pd.DataFr
     share a rank (1, 2, 2, 4) and keep the report's order."""
     frame = candidates(records)
     used, notes = weights_used(weights, frame)
+    # a refit's gap blanked beside single-split runs is not comparable, not missing: it does not
+    # score 0 on it; its other weights are rescaled instead
+    apart = frame["refit"].astype(bool) & frame["gap"].isna() if len(frame) else pd.Series(dtype=bool)
     for key, (metric, _, higher) in COMPONENTS.items():
         frame[f"n_{key}"] = normalise(frame[metric], higher) if len(frame) else []
-        missing = int(frame[metric].isna().sum()) if used[key] > 0 else 0
+        missing = int(frame[metric].isna().sum() - (apart.sum() if key == "gap" else 0)) if used[key] > 0 else 0
         if missing:
             notes.append(f"{missing} configuration{'s' * (missing != 1)} without {COMPONENTS[key][1]} "
                          f"score{'' if missing != 1 else 's'} 0 on it")
-    frame["score"] = sum(used[k] * frame[f"n_{k}"] for k in COMPONENTS) if len(frame) else []
+    if len(frame):
+        total = sum(used[k] * frame[f"n_{k}"] for k in COMPONENTS)
+        rest = 1.0 - used["gap"]
+        frame["score"] = total.where(~apart, total / rest if rest > 0 else 0.0)
+        frame.loc[apart, "n_gap"] = float("nan")
+        if apart.any() and used["gap"] > 0:
+            names = ", ".join(f"*{s}*" for s in frame.loc[apart, "study"])
+            notes.append(f"the cross-validation refit of {names} is scored without the gap, its other weights "
+                         "rescaled to sum to 1: its validation accuracy is the cross-validated mean and its training "
+                         "accuracy is on all training data, so its gap is not comparable with a single split's")
+    else:
+        frame["score"] = []
     frame = frame.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
     # rounded: equal configurations can differ in the last bits of a float sum
     frame.insert(0, "rank", frame["score"].astype(float).round(12).rank(method="min", ascending=False).astype(int))

@@ -1,6 +1,7 @@
 """Studies trained over several seeds, in numbers: runs grouped per configuration, means over
-seeds (``collapse``), the best configuration (highest MEAN validation accuracy, never test), and
-the best against each other one by a paired t-test over the seeds on test accuracy, Holm-corrected.
+seeds (``collapse``), the best configuration (highest MEAN validation accuracy, never test, among
+the configurations all of whose seeds finished), the best against each other one by a paired
+t-test over the seeds on test accuracy, Holm-corrected, and the tests a trend along an axis needs.
 
 A study whose configurations each ran once never reaches these: callers check ``repeated`` first.
 Their words and tables are helpers.present.repeats.
@@ -8,6 +9,7 @@ Their words and tables are helpers.present.repeats.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -57,7 +59,7 @@ def collapse(records) -> list[dict]:
     for rs in groups(records).values():
         ok = _ok(rs)
         rec = {k: v for k, v in rs[0].items() if k not in PER_RUN}
-        rec.update(seeds=[r.get("seed") for r in rs], runs=len(rs), runs_ok=len(ok))
+        rec.update(seeds=[r.get("seed") for r in rs], runs=len(rs), runs_ok=len(ok), complete=len(ok) == len(rs))
         if not ok:
             out.append({**rec, "status": rs[0].get("status", Status.FAILED), "error": rs[0].get("error")})
             continue
@@ -71,9 +73,30 @@ def collapse(records) -> list[dict]:
     return out
 
 
+def complete(rec: dict) -> bool:
+    """True unless ``rec`` is a configuration (from ``collapse``) some of whose seeds failed or diverged."""
+    return rec.get("complete", True)
+
+
+def eligible(collapsed) -> list[dict]:
+    """The configurations that may be named best: successful, and every seed finished. A mean over
+    the seeds that survived leaves out the ones it failed on, and can stand on a single seed."""
+    return [r for r in _ok(collapsed) if complete(r)]
+
+
+def best_config(records) -> dict | None:
+    """The collapsed record of the best configuration (highest mean validation accuracy, ties:
+    fewer parameters) among those all of whose seeds finished."""
+    return best(eligible(collapse(records)))
+
+
+def leader(records) -> dict | None:
+    """The configuration with the highest mean validation accuracy, finished or not."""
+    return best(collapse(records))
+
+
 def best_label(records) -> str | None:
-    """The configuration with the highest mean validation accuracy (ties: fewer parameters)."""
-    b = best(collapse(records))
+    b = best_config(records)
     return b["label"] if b else None
 
 
@@ -84,18 +107,58 @@ def best_run(records) -> dict | None:
     return next((r for r in _ok(records) if r.get("label") == label), None)
 
 
+def _scores(records, key: str) -> dict[str, dict]:
+    return {label: {r["seed"]: r["metrics"][key] for r in _ok(rs) if r["metrics"].get(key) is not None}
+            for (_, label), rs in groups(records).items()}
+
 
 def comparisons(records, alpha: float = stats.ALPHA) -> dict:
     """The best configuration (by mean validation accuracy) against each other one: a paired
-    t-test over shared seeds on test accuracy, Holm-corrected across the comparisons."""
-    scores: dict[str, dict] = {}
-    for (_, label), rs in groups(records).items():
-        scores[label] = {r["seed"]: r["metrics"]["test_accuracy"] for r in _ok(rs)
-                         if r["metrics"].get("test_accuracy") is not None}
+    t-test over shared seeds on test accuracy, Holm-corrected across the comparisons; those no
+    test can be made against (too few shared seeds, a difference identical on every seed) are
+    ``untested`` (stats.against_best)."""
     best = best_label(records)
-    # Fewer than two shared seeds give no test at all (not "within noise"): reported apart, and
-    # not counted in Holm's correction.
-    shared = {label: len(set(s) & set(scores.get(best, {}))) for label, s in scores.items()}
-    untested = [label for label in scores if label != best and shared[label] < 2]
-    result = stats.against_best({k: v for k, v in scores.items() if k not in untested}, TEST, alpha, best=best)
-    return {**result, "untested": untested}
+    if best is None:
+        return {"best": None, "test": TEST, "comparisons": [], "untested": []}
+    return stats.against_best(_scores(records, "test_accuracy"), TEST, alpha, best=best)
+
+
+def numeric_axis(records) -> str | None:
+    """The key of the study's one numeric axis, when it has exactly one."""
+    axes = [r.get("axis") or {} for r in records]
+    if not axes or any(len(a) != 1 for a in axes) or len({next(iter(a)) for a in axes}) != 1:
+        return None
+    key = next(iter(axes[0]))
+    numeric = all(isinstance(a[key], numbers.Real) and not isinstance(a[key], bool) for a in axes)
+    return key if numeric else None
+
+
+def trend_test(records, metric: str = "val_accuracy") -> dict | None:
+    """A test through all configurations of a numeric axis (three values or more): Spearman's rank
+    correlation between the axis value and ``metric`` over every successful run (all seeds of all
+    configurations). Whether the best configuration beats each other one says nothing about the
+    order of the others. {"key", "rho", "p", "n", "values"}; None without such an axis."""
+    ok = _ok(records)
+    key = numeric_axis(ok)
+    if key is None or len({r["axis"][key] for r in ok}) < 3:
+        return None
+    pairs = [(r["axis"][key], r["metrics"][metric]) for r in ok if r["metrics"].get(metric) is not None]
+    return {"key": key, "values": len({x for x, _ in pairs}),
+            **stats.rank_corr_test([x for x, _ in pairs], [y for _, y in pairs])}
+
+
+def peak_test(records, at, metric: str = "val_accuracy", alpha: float = stats.ALPHA) -> dict | None:
+    """A peak inside a numeric axis: the configuration at ``at`` against the axis' two ends, paired
+    over shared seeds on ``metric``, Holm-corrected over the two (stats.against_best)."""
+    ok = _ok(records)
+    key = numeric_axis(ok)
+    if key is None:
+        return None
+    by_x: dict = {}
+    for r in ok:
+        if r["metrics"].get(metric) is not None:
+            by_x.setdefault(r["axis"][key], {})[r["seed"]] = r["metrics"][metric]
+    xs = sorted(by_x)
+    if len(xs) < 3 or at not in by_x or at in (xs[0], xs[-1]):
+        return None
+    return stats.against_best({x: by_x[x] for x in (at, xs[0], xs[-1])}, TEST, alpha, best=at)

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from helpers.analysis.records import best, by_study, metric, ok
-from helpers.analysis.repeats import collapse
+from helpers.analysis.records import by_study, metric, ok
+from helpers.analysis.repeats import best_config
 from helpers.config.record import RunRecord
 
 
@@ -15,7 +15,7 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
     keys = ["val_accuracy", "test_accuracy", "f1_macro", "params", "seconds"]
     rows = []
     for study, rs in by_study(records).items():
-        b = best(collapse(rs))  # several seeds: means over them
+        b = best_config(rs)  # several seeds: means over them, among configurations whose seeds all finished
         rows.append([study, b["label"] if b else None, *(metric(b, k) if b else float("nan") for k in keys),
                      f"{len(ok(rs))}/{len(rs)}"])
     return pd.DataFrame(rows, columns=["study", "best", *keys, "runs"])

@@ -6,9 +6,40 @@ import os
 
 import yaml
 
+from helpers.analysis.noise import ALPHA, MIN_POINTS
+from helpers.analysis.records import by_study
 from helpers.config.plan import Plan
 from helpers.config.record import RunRecord, is_refit
 from helpers.present import repeats as repeat_words
+from helpers.present.findings import floor_words
+from helpers.present.trends import MORE
+
+
+def _stopping(records: list[RunRecord]) -> dict[str, bool | None]:
+    """study -> True when every run stopped early (restoring its best weights), False when none
+    did, None when some did."""
+    out = {}
+    for study, rs in by_study(records).items():
+        used = {bool(((r.get("config") or {}).get("training") or {}).get("early_stopping")) for r in rs}
+        out[study] = used.pop() if len(used) == 1 else None
+    return out
+
+
+def measured_model(records: list[RunRecord], base_stops: bool) -> str:
+    """Which weights the metrics are measured on, as it happened: with early stopping Keras restores
+    the epoch with the best monitored value; without it the model is the one after the last epoch."""
+    stops = _stopping(records)
+    if not stops:
+        return ("the restored model: the epoch with the best monitored value" if base_stops
+                else "the model after its last epoch")
+    if all(v is True for v in stops.values()):
+        return "the restored model: every run uses early stopping, which keeps the epoch with the best monitored value"
+    if all(v is False for v in stops.values()):
+        return "the model after its last epoch: no run uses early stopping, so nothing is restored"
+    restored = [s for s, v in stops.items() if v is not False]
+    names = ", ".join(f"*{s}*" for s in restored)
+    return (f"the model after its last epoch, except in the {names} stud{'y' if len(restored) == 1 else 'ies'}, "
+            "where runs with early stopping are measured on the restored epoch with the best monitored value")
 
 
 def methodology(plan: Plan, records: list[RunRecord], n: int = 1) -> str:
@@ -18,6 +49,8 @@ def methodology(plan: Plan, records: list[RunRecord], n: int = 1) -> str:
     info = infos[0]["data_info"] if infos else None
     base_m, base_t = rep.base.model.model_dump(), rep.base.training.model_dump()
     profile = rep.profiles[rep.profile]
+    # the number of epochs that ran: the profile caps the base configuration's
+    epochs = min(base_t["epochs"], profile.epochs) if profile.epochs else base_t["epochs"]
     lines = [f"### {n}.1 Data", ""]
     if info:
         lines.append(f"Dataset `{info['dataset']}` ({info['classes']} classes, inputs of shape "
@@ -49,7 +82,8 @@ def methodology(plan: Plan, records: list[RunRecord], n: int = 1) -> str:
               f"({base_m.get('activation')}, initializer {base_m.get('initializer')}), "
               + ("one sigmoid output unit (two classes); " if info and info.get("classes") == 2 else "softmax output; ")
               + f"optimizer {base_t.get('optimizer')} (learning rate {base_t.get('learning_rate')}), "
-              f"batch size {base_t.get('batch_size')}, up to {base_t.get('epochs')} epochs, loss "
+              f"batch size {base_t.get('batch_size')}, {'up to ' * bool(base_t.get('early_stopping'))}{epochs} "
+              f"epoch{'s' * (epochs != 1)}, loss "
               f"{base_t.get('loss')}; "
               + (f"early stopping on {base_t['early_stopping'].get('monitor', 'val_loss')} with patience "
                  f"{base_t['early_stopping'].get('patience', 3)}, restoring the best weights."
@@ -57,11 +91,16 @@ def methodology(plan: Plan, records: list[RunRecord], n: int = 1) -> str:
               "Each study's own settings are listed at the start of its section, and every study's "
               "parameters in [Appendix C](#appendix-parameters).",
               "", f"### {n}.3 Measurements", "",
-              "Per run: train, validation and test accuracy and loss (of the restored model), macro F1 and "
+              f"Per run: train, validation and test accuracy and loss (of {measured_model(records, bool(base_t.get('early_stopping')))}), macro F1 and "
               + ("ROC AUC, average precision and Brier score" if info and info.get("classes") == 2 else "one-vs-rest AUC")
               + " on the test set, the test confusion matrix, the overfitting gap (train − "
-              "validation accuracy), the parameter count, epochs run and best epoch, and training wall time "
-              f"(fit only, on {os.cpu_count()} CPU cores). " + repeat_words.methodology(records, rep.seed)]
+              "validation accuracy), the parameter count, epochs run and best epoch (by early stopping's monitored "
+              "value, else the lowest validation loss), and training wall time "
+              f"(fit only, on {os.cpu_count()} CPU cores). " + repeat_words.methodology(records, rep.seed),
+              "", f"Differences below the noise floor of {floor_words(records)} are not claimed as effects: no trend, "
+              "peak, plateau, ranking, largest or smallest effect, overfitting comparison or correlation rests on "
+              "less (each study's findings derive the floor the same way from its own runs). Rank correlations "
+              f"must also reach p < {ALPHA:g} on at least {MIN_POINTS} runs. Where the data cannot decide, the text says so ({MORE})."]
     return "\n".join(lines)
 
 

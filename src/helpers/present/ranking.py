@@ -22,10 +22,12 @@ def table(frame: pd.DataFrame, used: dict[str, float], top: int) -> pd.DataFrame
     keys = [k for k in COMPONENTS if used[k] > 0]
     out = frame.head(top)[["rank", "study", "configuration", "runs", "test_accuracy"]].copy()
     out = out.rename(columns={"test_accuracy": "test acc (raw)"})
+    single = bool(((frame["runs"] == 1) & (frame["of"] == 1)).all())
+    out["runs"] = [f"{n}/{m}" for n, m in zip(frame["runs"].head(top), frame["of"].head(top))]
     for k in keys:
         out[f"{COMPONENTS[k][1]} ({used[k]:.2f})"] = frame[f"n_{k}"].head(top)
     out["score"] = frame["score"].head(top)
-    if (out["runs"] == 1).all():
+    if single:
         out = out.drop(columns="runs")
     return out.round(4)
 
@@ -80,6 +82,9 @@ def section_html(records: list[RunRecord], settings) -> str:
             "parameters and short time count the smallest value as best. The weights are parameters "
             "(<code>ranking.weights</code>). "
             + "".join(f"{html.escape(note[0].upper() + note[1:])}. " for note in notes)
+            + ("Runs gives the runs a configuration's numbers are the mean over, out of those trained: a "
+               "configuration that lost some is averaged over the survivors only. "
+               if (frame["runs"] < frame["of"]).any() else "")
             + ("A configuration that several studies share is one row, their names joined by “/”. "
                if frame["study"].astype(str).str.contains(" / ").any() else "")
             + ("The robustness study's re-runs are not ranked again: their configurations are ranked under "

@@ -1,7 +1,7 @@
-"""Cross-validation runs: the fold scores, the selected configuration (highest mean fold score,
-never the test set) and its refit, trained on all of train+validation and evaluated once on the
-test split. The folds themselves are data (helpers.data.splits); the paired tests across folds
-are analysis (helpers.analysis.cv).
+"""Cross-validation runs: the fold scores, the selected configuration (highest mean score over the
+folds every candidate finished, never the test set) and its refit, trained on all of
+train+validation and evaluated once on the test split. The folds themselves are data
+(helpers.data.splits); the paired tests across folds are analysis (helpers.analysis.cv).
 
 The refit's configuration depends on the fold results, so it is not in the plan: ``refit`` trains
 it (through training.run_all, cached like any run) after the folds.
@@ -40,10 +40,29 @@ def scores(records: list[RunRecord]) -> dict[str, dict[int, float]]:
     return out
 
 
+def selection(records: list[RunRecord]) -> dict:
+    """How the variant is chosen: {"selected", "folds", "means", "left_out"}. Means are compared
+    over the same folds — those every candidate finished — since a variant that failed a hard
+    fold would otherwise be averaged over the easier ones only. While the candidates share fewer
+    than two folds, the variants that finished the fewest folds stop being candidates
+    (``left_out``); the first variant, in the study's order, wins a tie."""
+    s = {v: f for v, f in scores(records).items() if f}
+    candidates, left_out = list(s), []
+    while len(candidates) > 1 and len(set.intersection(*(set(s[v]) for v in candidates))) < 2:
+        fewest = min(len(s[v]) for v in candidates)
+        if fewest == max(len(s[v]) for v in candidates):
+            break  # as many folds each, and still too few shared: nothing fairer to drop
+        left_out += [v for v in candidates if len(s[v]) == fewest]
+        candidates = [v for v in candidates if len(s[v]) > fewest]
+    folds = sorted(set.intersection(*(set(s[v]) for v in candidates))) if candidates else []
+    means = {v: float(np.mean([s[v][k] for k in folds])) for v in candidates} if folds else {}
+    return {"selected": max(means, key=means.get) if means else None, "folds": folds, "means": means,
+            "left_out": left_out}
+
+
 def selected(records: list[RunRecord]) -> str | None:
-    """The variant with the highest mean fold score (the first such, in the study's order)."""
-    means = {v: float(np.mean(list(s.values()))) for v, s in scores(records).items() if s}
-    return max(means, key=means.get) if means else None
+    """The variant with the highest mean score over the folds every candidate finished (``selection``)."""
+    return selection(records)["selected"]
 
 
 def _round_half_up(x: float) -> int:

@@ -15,7 +15,7 @@ from helpers.analysis import cv as cv_scores, stats
 from helpers.config.record import RunRecord, Status, is_fold
 from helpers.present import design as design_words, figures, format as fmt
 from helpers.present.markup import figure_html, ref, see, table_html
-from helpers.run.crossval import scores, selected as selected_variant
+from helpers.run.crossval import scores, selected as selected_variant, selection
 
 
 def _shown(kind):
@@ -117,22 +117,48 @@ def figure(records: list[RunRecord]) -> str:
                        "the folds (bar, with ± 1 standard deviation) per configuration.")
 
 
+def untested_reason(c: dict, test: str) -> str:
+    """Why the selected variant was not tested against ``c``, for a table cell or a sentence."""
+    n = c["n"]
+    if c["untested"] == stats.CONSTANT:
+        return (f"not tested: the difference was the same ({fmt.signed_pp(c['diff'])} points) on each of the {n} "
+                f"folds both finished; with {n} folds an exact test cannot give p below {fmt.p(c['min_p'])}")
+    return (f"not tested: it shares only {n} fold{'s' * (n != 1)} with the selected configuration, and the "
+            f"{TESTS[test]} needs at least {stats.MIN_PAIRS[test]}")
+
+
 @_shown(HTML)
 def tests(records: list[RunRecord]) -> str:
-    """The best variant against each other one, paired over folds, Holm-corrected."""
+    """The best variant against each other one, paired over the folds both finished, Holm-corrected."""
     c = cv_scores.comparison(records)
-    if not c["comparisons"]:
+    if not c["comparisons"] and not c["untested"]:
         return "<p>Only one configuration has fold scores: there is nothing to compare.</p>"
     name = TESTS[c["test"]]
     rows = [{"best": c["best"], "against": r["label"], "difference (points)": fmt.points(r["diff"]),
              "folds": r["n"], "p": fmt.p(r["p"]), "p (Holm)": fmt.p(r["p_holm"]),
              "verdict": "significant" if r["significant"] else "within noise"} for r in c["comparisons"]]
-    body = pd.DataFrame(rows).to_html(classes="results", index=False, escape=True)
+    rows += [{"best": c["best"], "against": r["label"], "difference (points)": fmt.points(r["diff"]) if r["n"] else None,
+              "folds": r["n"], "p": "—", "p (Holm)": "—", "verdict": untested_reason(r, c["test"])}
+             for r in c["untested"]]
+    body = pd.DataFrame(rows).to_html(classes="results", index=False, na_rep="—", escape=True)
     study = _study(records)
+    n = len(c["comparisons"])
     return table_html(body, f"tab:{study}:tests",
-                      f"The configuration with the highest mean fold score against each other one: {name} "
-                      f"over the folds (two-sided), p-values Holm-corrected for {len(rows)} "
-                      f"comparison{'s' * (len(rows) != 1)}; significant means p (Holm) &lt; {stats.ALPHA}.")
+                      f"The selected configuration against each other one: {name} over the folds both finished "
+                      f"(two-sided), p-values Holm-corrected for the {n} comparison{'s' * (n != 1)} tested; "
+                      f"significant means p (Holm) &lt; {fmt.p(stats.ALPHA)}.")
+
+
+def _chosen_on(records: list[RunRecord]) -> tuple[str, str]:
+    """How the selection's means were taken when not over every fold of every variant: (the folds
+    compared, the variants that were no candidates); empty strings when nothing was left out."""
+    sel, k = selection(records), cv_scores.n_folds(records)
+    folds = (f"folds {', '.join(map(str, sel['folds']))}, the folds every candidate finished, so that no variant "
+             "is averaged over easier folds than another" if len(sel["folds"]) < k else "")
+    names = ", ".join(f"**{v}**" for v in sel["left_out"])
+    left = (f"{names} finished too few folds to share two with the others and "
+            f"{'was' if len(sel['left_out']) == 1 else 'were'} no candidate" if names else "")
+    return folds, left
 
 
 @_shown(Markdown)
@@ -140,16 +166,23 @@ def selected(records: list[RunRecord]) -> str:
     """Markdown: the selected configuration, how it was retrained, and its one test result."""
     best = selected_variant(records)
     if best is None:
+        if any(scores(records).values()):
+            return "No two configurations finished a common fold, so none was selected."
         return "No configuration finished its folds, so none was selected."
+    sel = selection(records)
     s = stats.summarize(list(scores(records)[best].values()))
     refit = cv_scores.refit_record(records)
-    spread = f" ± {s['std']:.4f}" if s["n"] > 1 else ""
-    text = [f"**Selected: {best}**, the highest mean fold score ({s['mean']:.4f}{spread} over {s['n']} "
-            f"fold{'s' * (s['n'] != 1)})."]
+    spread = f" ± {fmt.acc(s['std'])}" if s["n"] > 1 else ""
+    folds, left = _chosen_on(records)
+    own = f"{fmt.acc(s['mean'])}{spread} over its {s['n']} fold{'s' * (s['n'] != 1)}"
+    text = [f"**Selected: {best}**, the highest mean fold score"
+            + (f": {fmt.acc(sel['means'][best])} over {folds} ({own.replace('over its', 'over all its')})." if folds
+               else f" ({own}).")
+            + (f" {left[0].upper()}{left[1:]}." if left else "")]
     if refit is None:
-        return text[0] + " It was not retrained."
+        return " ".join(text) + " It was not retrained."
     if refit.get("status") != Status.OK:
-        return text[0] + f" Its retraining failed: `{refit.get('error')}`."
+        return " ".join(text) + f" Its retraining failed: `{refit.get('error')}`."
     m, t = refit["metrics"], refit["config"]["training"]
     folds = [r for r in records if is_fold(r) and r.get("status") == Status.OK and r["axis"]["variant"] == best]
     stopped = any(r["config"]["training"].get("early_stopping") for r in folds)
@@ -157,41 +190,41 @@ def selected(records: list[RunRecord]) -> str:
               + ", ".join(str(r["metrics"]["best_epoch"]) for r in folds)
               + "; early stopping needs a validation split, and none is left)" if stopped
               else f"for {t['epochs']} epochs, as in its folds")
-    text.append(f"It was retrained from a fresh initialisation on all {refit['data_info']['train']:,} "
+    text.append(f"It was retrained from a fresh initialisation on all {fmt.count(refit['data_info']['train'])} "
                 f"training+validation samples {epochs}, then evaluated **once** on the "
-                f"{refit['data_info']['test']:,} test samples: **test accuracy {m['test_accuracy']:.4f}**"
-                + (f", ROC AUC {m['roc_auc']:.4f}" if m.get("roc_auc") is not None else "")
-                + f", macro F1 {m['f1_macro']:.4f} (training accuracy {m['train_accuracy']:.4f}, "
-                f"{m['params']:,} parameters, {m['seconds']:.1f} s).")
+                f"{fmt.count(refit['data_info']['test'])} test samples: **test accuracy {fmt.acc(m['test_accuracy'])}**"
+                + (f", ROC AUC {fmt.acc(m['roc_auc'])}" if m.get("roc_auc") is not None else "")
+                + f", macro F1 {fmt.acc(m['f1_macro'])} (training accuracy {fmt.acc(m['train_accuracy'])}, "
+                f"{fmt.count(m['params'])} parameters, {m['seconds']:.1f} s).")
     text.append("Elsewhere in this report its validation accuracy is the cross-validated mean above.")
     return " ".join(text)
 
 
 @_shown(Markdown)
 def findings(records: list[RunRecord]) -> str:
-    """Markdown: what the folds show, never ranking inside noise."""
+    """Markdown: what the folds show, never ranking inside noise nor calling untested "within noise"."""
     c = cv_scores.comparison(records)
     if c["best"] is None:
+        if any(scores(records).values()):
+            return "No two configurations finished a common fold, so none was selected and there are no findings."
         return "No fold finished successfully, so there are no findings."
     study, best = _study(records), c["best"]
-    s = scores(records)
-    mean = {v: float(np.mean(list(f.values()))) for v, f in s.items() if f}
+    mean = {v: float(np.mean(list(f.values()))) for v, f in scores(records).items() if f}
     parts = [f"{ref(f'tab:{study}:results')} lists every fold{see(f'fig:{study}:folds')}."]
     name = TESTS[c["test"]]
     rows = sorted(c["comparisons"], key=lambda r: r["diff"])
-    if not rows:
-        parts.append(f"**{best}** is the only configuration with fold scores (mean {mean[best]:.4f}).")
-    else:
-        up = rows[0]
+    if not rows and not c["untested"]:
+        parts.append(f"**{best}** is the only configuration with fold scores (mean {fmt.acc(mean[best])}).")
+    elif rows:
+        up = rows[0]  # the runner-up on the folds both finished
+        on = f"{fmt.acc(up['mean_best'])} against {fmt.acc(up['mean'])} over the {up['n']} folds both finished"
         if up["significant"]:
-            parts.append(f"**{best}** has the highest mean fold score ({mean[best]:.4f}) and beats the runner-up "
-                         f"**{up['label']}** ({mean[up['label']]:.4f}) by {fmt.pp(up['diff'])} points on the same "
-                         f"folds ({name}, {fmt.p_is(up['p_holm'])}).")
+            parts.append(f"**{best}** has the highest mean fold score and beats the runner-up **{up['label']}** by "
+                         f"{fmt.pp(up['diff'])} points on the same folds ({on}; {name}, {fmt.p_is(up['p_holm'])}).")
         else:
-            parts.append(f"**{best}** ({mean[best]:.4f}) and **{up['label']}** ({mean[up['label']]:.4f}) are "
-                         f"within noise: the {fmt.pp(up['diff'])}-point difference over {up['n']} folds is not "
-                         f"significant ({name}, {fmt.p_is(up['p'], 'p')}, {fmt.p_is(up['p_holm'])}), so no "
-                         f"ranking is claimed between them; {best} was retrained only because its mean is higher.")
+            parts.append(f"**{best}** and **{up['label']}** are within noise: the {fmt.pp(up['diff'])}-point difference "
+                         f"({on}) is not significant ({name}, {fmt.p_is(up['p'], 'p')}, {fmt.p_is(up['p_holm'])}), "
+                         f"so no ranking is claimed between them; {best} was retrained only because its mean is higher.")
         sig = [r["label"] for r in rows[1:] if r["significant"]]
         noise = [r["label"] for r in rows[1:] if not r["significant"]]
         if sig:
@@ -202,15 +235,23 @@ def findings(records: list[RunRecord]) -> str:
         n = max(r["n"] for r in rows)
         if c["test"] == "wilcoxon" and cv_scores.min_wilcoxon_p(n) >= stats.ALPHA:
             parts.append(f"With {n} folds the two-sided signed-rank test cannot give p below "
-                         f"{cv_scores.min_wilcoxon_p(n):.4f}, so it cannot call any difference significant: "
+                         f"{fmt.p(cv_scores.min_wilcoxon_p(n))}, so it cannot call any difference significant: "
                          "use more folds or the paired t-test.")
+    for r in c["untested"]:
+        why = untested_reason(r, c["test"]).removeprefix("not tested: ")
+        parts.append(f"**{r['label']}** could not be tested against **{best}**: {why}; no ranking is claimed "
+                     "between them.")
+    if rows or c["untested"]:
         parts.append("Fold scores share most of their training data, so they are not independent and these "
                      "p-values are, if anything, too small.")
+    folds, left = _chosen_on(records)
+    if folds or left:
+        parts.append("The selection compared " + "; ".join([f"means over {folds}"] * bool(folds) + [left] * bool(left)) + ".")
     refit = cv_scores.refit_record(records)
     if refit and refit.get("status") == Status.OK:
         m = refit["metrics"]
-        parts.append(f"Retrained on all training data, {best} scores **{m['test_accuracy']:.4f}** on the test set "
-                     f"(cross-validated estimate {mean[best]:.4f}); that single number is the unbiased estimate "
+        parts.append(f"Retrained on all training data, {best} scores **{fmt.acc(m['test_accuracy'])}** on the test set "
+                     f"(cross-validated estimate {fmt.acc(mean[best])}); that single number is the unbiased estimate "
                      "of the selected configuration, and it chose nothing.")
     failed = [r["label"] for r in records if r.get("status") != Status.OK]
     if failed:

@@ -10,12 +10,11 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from helpers.analysis import stats
+from helpers.analysis import noise, stats
 from helpers.config import space as searchspace
 from helpers.config.record import RESULTS, RunRecord, Status
 from helpers.present import figures, findings as finding_words, format as fmt
 from helpers.present.markup import figure_html, see, table_html
-from helpers.present.trends import NOISE
 
 _shown = searchspace.shown_value
 
@@ -206,7 +205,7 @@ def findings(records: list[RunRecord]) -> Markdown:
                      "after the search chose by validation data alone.")
         if rec["status"] == Status.DIVERGED:
             parts.append(f"The retrained run diverged ({rec.get('reason')}).")
-        elif s["objective"] == "val_accuracy" and abs(m["val_accuracy"] - best["score"]) >= NOISE:
+        elif s["objective"] == "val_accuracy" and abs(m["val_accuracy"] - best["score"]) >= noise.floor([rec]):
             parts.append(f"Its validation accuracy differs from the trial's by {pp(m['val_accuracy'] - best['score'])} "
                          "points: a trial is scored at its best epoch"
                          + (" and may continue from an earlier trial's weights" if s["algorithm"] == "hyperband" else "")
