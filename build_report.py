@@ -52,7 +52,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(config.ROOT / "reports"), metavar="DIR",
                    help="output folder (default: reports/)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                   help="studies executed at once (default: min(2, cores)); cores are shared between them")
+                   help="studies executed at once (default: min(2, cores)); each trains on one TensorFlow thread, so this is how a build uses more cores")
     p.add_argument("--force", nargs="?", const="*", default=None, metavar="STUDIES",
                    help="train again instead of reusing cached runs: every study, or the "
                         "comma-separated ones named (--force width)")

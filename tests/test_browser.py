@@ -37,9 +37,11 @@ studies:
   depth:
     introduction: Depth is the number of **hidden layers**.
   cnn_vs_baseline: {{}}
+  loss: {{}}
 """
 SECTIONS = ["Abstract", "Contents", "Introduction", "Methodology", "Network depth", "CNN vs dense baseline",
-            "Summary across studies", "Discussion", "Conclusions", "Appendix"]
+            "Loss function", "Summary across studies", "Discussion", "Conclusions", "Appendix"]
+A4_TEXT_PX = round((210 - 2 * 16) / 25.4 * 96)  # the printed page's text width: A4 less its margins (studybook.css)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,26 @@ def test_print_hides_the_buttons_and_starts_sections_on_a_new_page(page):
         page.emulate_media(media="screen")
 
 
+OVERFLOWING = """() => Array.from(document.querySelectorAll('.sb-table')).map(d => {
+    const t = d.querySelector('table');
+    return [t.id || d.dataset.label, Math.ceil(t.getBoundingClientRect().width), d.clientWidth, d.scrollWidth];
+}).filter(([, width, room, scrolled]) => width > room + 1 || scrolled > room + 1)"""
+
+
+def test_no_table_overflows_its_container_on_screen_or_on_the_printed_page(page):
+    # the loss study's table once lost its status column at 1280 px; every table now fits
+    assert page.evaluate("document.querySelectorAll('.sb-table').length") >= 6
+    assert page.evaluate("document.querySelector('#results-loss thead tr').lastElementChild.textContent") == "status"
+    assert page.evaluate(OVERFLOWING) == []
+    page.set_viewport_size({"width": A4_TEXT_PX, "height": 900})
+    page.emulate_media(media="print")
+    try:
+        assert page.evaluate(OVERFLOWING) == []
+    finally:
+        page.emulate_media(media="screen")
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
 # ---------------------------------------------------------------- the PDF
 def poppler(tool: str) -> str:
     path = shutil.which(tool)
@@ -194,3 +216,22 @@ def test_pdf_first_page_is_not_blank(built, tmp_path):
     histogram = Image.open(png).convert("L").histogram()
     dark = sum(histogram[:200])  # pixels clearly darker than white: the title page's text
     assert lo < 100 and dark > 100, (lo, hi, dark)
+
+
+def test_pdf_contents_give_the_page_each_section_starts_on(built):
+    from helpers.build import pdf as printing
+    html, pdf = built
+    text = subprocess.run([poppler("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    pages = text.split("\f")
+    contents = next(p for p in pages if re.search(r"^\s*Contents\s*$", p, re.M))
+    for title in SECTIONS[2:]:
+        entry = re.search(rf"^\s*(?:\d+\s+)?{re.escape(title)}\s+(\d+)\s*$", contents, re.M)
+        assert entry, (title, contents)
+        first = next(line for line in pages[int(entry.group(1)) - 1].splitlines() if line.strip())
+        assert title in first, (title, entry.group(1), first)  # each section starts a page
+    assert 'class="sb-page"' not in html.read_text()  # the HTML report cannot know pages and shows none
+    # without poppler the build reads the pages itself; both readers agree
+    dests = subprocess.run([poppler("pdfinfo"), "-dests", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert printing._read_dests(pdf.read_bytes()) == {
+        m.group(2): int(m.group(1)) for m in re.finditer(r'^\s*(\d+)\s+\[.*\]\s+"(.*)"\s*$', dests, re.M)}

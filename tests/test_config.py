@@ -8,6 +8,7 @@ import pytest
 from helpers.config import layers, load
 from helpers.config.errors import ConfigError
 from helpers.config.kinds import KINDS
+from helpers.config.plan import run_ids
 
 
 @pytest.fixture(autouse=True)
@@ -300,13 +301,13 @@ def test_default_report(default_plan):
     assert list(default_plan.studies) == list(layers.read_yaml(load.PARAMS / "report.yaml")["studies"])
     assert default_plan.source == "params/report.yaml"
     for name, study in default_plan.studies.items():
-        labels = [r["label"] for r in study.runs]
-        assert study.runs and len(labels) == len(set(labels)), name
-        assert sum(r["baseline"] for r in study.runs) == 1, name
+        ids = run_ids(study.runs)  # a label, plus its seed where the study repeats (batch_size: R5 over 3 seeds)
+        assert study.runs and len(ids) == len(set(ids)), name
+        assert len({r["label"] for r in study.runs if r["baseline"]}) == 1, name  # one baseline configuration
         assert study.title and study.question, name
         for run in study.runs:
             assert run["study"] == name and run["kind"] in KINDS
-            assert run["seed"] == default_plan.report.seed
+            assert run["seed"] in (default_plan.report.seed, default_plan.report.seed + 1, default_plan.report.seed + 2)
             assert run["config"]["data"] == {
                 "dataset": default_plan.report.dataset, "validation_split": 0.2,
                 "validation_method": "stratified",
@@ -348,7 +349,7 @@ def test_study_file_overrides(default_plan):
         assert run["config"]["training"]["learning_rate"] == pytest.approx(0.01)
         assert run["config"]["training"]["early_stopping"] is None
         assert run["config"]["model"]["hidden"] == [64, 32]
-    assert [r["config"]["training"]["batch_size"] for r in default_plan.studies["batch_size"].runs] == [32, 128, 512]
+    assert [r["config"]["training"]["batch_size"] for r in default_plan.studies["batch_size"].runs] == [32] * 3 + [128] * 3 + [512] * 3
     for run in default_plan.studies["depth"].runs:
         assert run["config"]["training"]["optimizer"] == "adam"
         assert run["config"]["model"]["hidden"] == [128] * run["axis"]["layers"]

@@ -146,7 +146,7 @@ def test_table():
     assert ok["test loss"] == 0.3544 and ok["F1 (macro)"] == 0.8744 and ok["AUC (OvR)"] == 0.9877
     assert ok["gap (train−val)"] == 0.0319
     assert ok["time (s)"] == 12.3
-    assert ok["parameters"] == 118282 and ok["epochs"] == 10 and ok["best epoch"] == 8
+    assert ok["parameters"] == 118282 and ok["epochs"] == 10 and ok["weights"] == "last epoch"  # no early stopping: the last epoch's weights
     assert str(t["parameters"].dtype) == "Int64"
     failed = t.loc["6 layers"]
     assert failed["status"] == "failed"

@@ -14,12 +14,13 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers.config.kinds import KINDS, Kind
+from helpers.config.kinds import KINDS, REFERENCES, Kind
 from helpers.config.load import NOTEBOOKS
 
 # After training, unless a kind has a body of its own: design, results, learning curves, the
-# kind's figures, then the findings (comparisons: the paired tests behind them, shown only when
-# configurations have several seeds).
+# kind's figures, the reference study's figures beside ours (only where the parameters give them),
+# then the findings (comparisons: the paired tests behind them, shown only when configurations have
+# several seeds).
 COMMON = ((None, "section.design(records)"), ("Results", "section.table(records)"),
           (None, "section.failures(records)"), ("Learning curves", "section.curves(records)"),
           (None, "section.diagnostics(records)"))
@@ -55,7 +56,7 @@ def notebook(name: str, kind: Kind) -> nbformat.NotebookNode:
                       "                        threads=threads, cache_dir=cache_dir, force=force)",
                       metadata={"tags": ["remove-input"]}),
     ]
-    shown = kind.body if kind.body is not None else COMMON + kind.figures + FINDINGS
+    shown = kind.body if kind.body is not None else COMMON + kind.figures + (REFERENCES,) + FINDINGS
     for heading, call in shown:
         cells += ([new_markdown_cell(f"### {heading}")] if heading else []) + [new_code_cell(call)]
     nb = new_notebook(cells=cells, metadata={

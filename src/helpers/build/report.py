@@ -28,7 +28,7 @@ from helpers.config.plan import Plan
 from helpers.config.record import is_fold
 from helpers.present import discussion, overview, ranking
 from helpers.present.methodology import methodology, parameters_yaml
-from helpers.present.tables import appendix_frames
+from helpers.present.tables import appendix_frames, measured
 from helpers.present.views.cv import abstract_note
 from helpers.run.cache import write_atomic
 
@@ -161,8 +161,8 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
                             "Every run's configuration and status (epochs: epochs trained before early "
                             "stopping or the cap).")
                    + table(runs_metrics, "appendix-metrics", "appendix", "tab:appendix:metrics",
-                            "Every run's metrics: accuracy and loss of the restored model, gap = train − "
-                            "validation accuracy, time = training wall time in seconds.")),
+                            f"Every run's metrics: accuracy and loss of {html.escape(measured(every_run))}, "
+                            "gap = train − validation accuracy, time = training wall time in seconds.")),
              html_cell('<h3 id="appendix-environment">B. Environment</h3>'
                    + table(pd.DataFrame(list(versions().items()), columns=["package", "version"]),
                             "versions", "versions", "tab:appendix:versions",

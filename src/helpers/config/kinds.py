@@ -51,6 +51,10 @@ SPLITS = ("Train, validation and test accuracy", "section.splits(records)")
 PARAMS_LOG = ("Accuracy against model size",
               'section.versus(records, x="params", logx=True, xlabel="trainable parameters (log scale)")')
 TIME = ("Accuracy against training time", 'section.versus(records, x="seconds", xlabel="training time (s)")')
+# The reference study's figures beside ours (params: `reference`), before the findings; shows nothing
+# where no configuration carries a reference. Every kind has it (helpers.build.notebooks adds it
+# to the common cells; the bodies below list it themselves).
+REFERENCES = (None, "section.references(records)")
 
 KINDS: dict[str, Kind] = {
     "depth": Kind(DepthStudy, "Network depth", "the number of hidden layers (`layers`) at a fixed width",
@@ -84,7 +88,7 @@ KINDS: dict[str, Kind] = {
         # no ROC of a single seed here: the best configuration's own study shows it
         body=((None, "section.design(records)"), ("Results over seeds", "section.table(records)"),
               (None, "section.failures(records)"), ("Learning curves", "section.curves(records)"),
-              ("Spread over seeds", "section.spread(records)"),
+              ("Spread over seeds", "section.spread(records)"), REFERENCES,
               ("Findings", "section.comparisons(records)"), (None, "section.findings(records)")),
         after_others=True),
     "cv": Kind(
@@ -93,7 +97,7 @@ KINDS: dict[str, Kind] = {
         body=((None, "cv.design(records)"), ("Fold scores", "cv.table(records)"),
               (None, "section.failures(records)"), (None, "cv.figure(records)"),
               ("Paired comparison across folds", "cv.tests(records)"),
-              ("Selected configuration, retrained and tested once", "cv.selected(records)"),
+              ("Selected configuration, retrained and tested once", "cv.selected(records)"), REFERENCES,
               ("Findings", "cv.findings(records)"))),
     "initializer": Kind(InitializerStudy, "Weight initializer", "the initial weight distribution (`initializers`; "
                         "`stddev` for truncated_normal)", (SPLITS,)),
@@ -109,7 +113,7 @@ KINDS: dict[str, Kind] = {
               ("Validation score against each hyperparameter", "search.scores(records)"),
               ("Best trial, retrained and tested once", "section.table(records)"),
               (None, "section.failures(records)"),
-              ("Learning curves of the retrained best trial", "section.curves(records)"),
+              ("Learning curves of the retrained best trial", "section.curves(records)"), REFERENCES,
               ("Findings", "search.findings(records)"))),
 }
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from helpers.config import kinds
-from helpers.config.errors import ConfigError
+from helpers.config.errors import ConfigError, did_you_mean
 from helpers.config.layers import Layers, check, merge
 from helpers.config.record import Status, is_fold, is_refit
 from helpers.config.specs import ModelSpec, Report, TrainingSpec, split_patch
@@ -48,6 +48,7 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
             "seed": report.seed}
     if "num_words" not in DATASETS[report.dataset].options:  # a vocabulary's size; elsewhere it means nothing
         data.pop("num_words")
+    references = _references(name, kind, study, layers)
     runs = []
     for label, axis, patch in study.points():
         resolved, is_base = {}, True
@@ -69,11 +70,17 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
             resolved[part] = check(spec_cls, merge(study_base, own), layers, where).model_dump()
             is_base &= all(study_base.get(k) == v for k, v in own.items())
         training = resolved["training"]
-        if profile.epochs:
-            training["epochs"] = min(training["epochs"], profile.epochs)
+        reduced = {k: v for k, v in (("train_samples", profile.train_samples),
+                                     ("test_samples", profile.test_samples)) if v is not None}
+        if profile.epochs and profile.epochs < training["epochs"]:
+            training["epochs"] = reduced["epochs"] = profile.epochs
+        # How a run is shown, not what it computes (never in the cache key): the reference figures
+        # and the profile that may make them incomparable. Always present (None: no reference).
+        ref = references.get(label)
+        reference = dict(ref.on_run(), profile=report.profile, reduced=reduced) if ref else None
         # One run per seed; the data split keeps the report's seed, so only training varies.
         runs += [{"study": name, "kind": kind, "label": label, "axis": axis, "baseline": is_base,
-                  "seed": seed,
+                  "seed": seed, "reference": copy.deepcopy(reference),
                   "config": {"model": resolved["model"], "training": dict(training), "data": dict(data)}}
                  for seed in study.seed_list(report)]
     title = study.title or name.replace("_", " ").capitalize()
@@ -86,6 +93,27 @@ def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan
         runs = study.finish(runs, profile.epochs)
     return StudyPlan(name, kind, title, study.question, runs, study.options(report),
                      study.expected_runs(runs, report))
+
+
+def _references(name: str, kind: str, study, layers: Layers) -> dict:
+    """label -> the reference figures of that configuration; every label must be the study's."""
+    try:
+        given = study.references()
+    except ValueError as e:
+        raise ConfigError(f"{layers.source_of(('studies', name, 'reference'))}: studies.{name}: {e}") from None
+    labels = [label for label, _, _ in study.points()]
+    for label, (_, where) in given.items():
+        if label in labels:
+            continue
+        key = ".".join(("studies", name, *where))
+        source = layers.source_of(("studies", name, *where))
+        if kinds.after_others(kind):
+            raise ConfigError(f"{source}: {key}: a {kind} study chooses its configurations after the other "
+                              "studies ran; give the reference in the study that trains the configuration "
+                              "(its runs here carry it)")
+        raise ConfigError(f"{source}: {key}: no configuration {label!r} in this study{did_you_mean(label, labels)}; "
+                          f"its configurations: {', '.join(labels)}")
+    return {label: ref for label, (ref, _) in given.items()}
 
 
 def run_ids(runs: list[dict]) -> list[str]:
@@ -114,8 +142,10 @@ def expand_robustness(plan: StudyPlan, records: list[dict]) -> list[dict]:
         if config not in seen:  # the same configuration in two studies is one candidate
             seen.add(config)
             chosen.append(rs[0])
+    # A configuration keeps the reference figures its own study gave it.
     return [{"study": plan.name, "kind": plan.kind, "label": f"{r['label']} ({r['study']})", "axis": {},
-             "baseline": False, "seed": seed, "config": copy.deepcopy(r["config"])}
+             "baseline": False, "seed": seed, "reference": copy.deepcopy(r.get("reference")),
+             "config": copy.deepcopy(r["config"])}
             for r in chosen[:plan.options["top"]] for seed in plan.options["seeds"]]
 
 

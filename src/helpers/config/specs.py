@@ -3,10 +3,11 @@ every key may hold (the study kinds' own keys are in helpers.config.studies)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar, Literal, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeInt,
@@ -94,6 +95,66 @@ def _partial(name: str, *models: type[BaseModel]) -> type[BaseModel]:
 ModelPatch = _partial("ModelPatch", ModelSpec)
 TrainingPatch = _partial("TrainingPatch", TrainingSpec)
 Variant = _partial("Variant", ModelSpec, TrainingSpec)
+
+# Metrics a reference study's figure may be compared with: all lie in [0, 1]. Training time is left
+# out on purpose: it measures the machine, not the configuration.
+REFERENCE_METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "f1_macro", "roc_auc", "auc_ovr",
+                     "average_precision")
+
+
+def _figure(v: Any) -> Any:
+    if v is None:
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError("must be a number between 0 and 1, as the reference study gives it (e.g. 0.857)")
+    if not 0 <= v <= 1:
+        hint = f" ({v:g} looks like a percentage: write {v / 100:g})" if 1 < v <= 100 else ""
+        raise ValueError(f"must be between 0 and 1{hint}")
+    return float(v)
+
+
+Figure = Annotated[Optional[float], BeforeValidator(_figure)]
+
+
+class Reference(Strict):
+    """Figures a reference study reported for one configuration, and where they come from
+    (``{test_accuracy: 0.857, source: R5}``). They are shown beside this report's numbers and never
+    change what is trained: not part of any run's cache key."""
+    source: str = ""   # required, checked below so that the error names the file that set the figures
+    note: str = ""
+    test_accuracy: Figure = None
+    val_accuracy: Figure = None
+    train_accuracy: Figure = None
+    f1_macro: Figure = None
+    roc_auc: Figure = None
+    auc_ovr: Figure = None
+    average_precision: Figure = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, v):
+        if not isinstance(v, dict):
+            raise ValueError("must be a mapping of figures and their source, e.g. {test_accuracy: 0.857, source: R5}")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if not self.figures():
+            raise ValueError(f"give at least one figure: {', '.join(REFERENCE_METRICS)}")
+        if not str(self.source).strip():
+            raise ValueError("give source: where the figures come from (e.g. R5)")
+        return self
+
+    def figures(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in REFERENCE_METRICS if getattr(self, k) is not None}
+
+    def on_run(self) -> dict:
+        """What a run carries (docs/records.md): the source, the note and the figures."""
+        return {"source": self.source, "note": self.note, "figures": self.figures()}
+
+
+# A named variant: what differs from the base, plus the reference figures it reproduces.
+VariantEntry = create_model("VariantEntry", __base__=Variant, reference=(Optional[Reference], None))
 
 
 def split_patch(patch: dict) -> tuple[dict, dict]:

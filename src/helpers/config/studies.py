@@ -16,14 +16,17 @@ from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_v
 from helpers.config.errors import did_you_mean
 from helpers.config.space import Param, check as check_space
 from helpers.config.specs import (
+    REFERENCE_METRICS,
     Activation,
     Initializer,
     Loss,
     ModelPatch,
+    Reference,
     Repeats,
     Report,
     TrainingPatch,
     Variant,
+    VariantEntry,
     seed_values,
 )
 
@@ -36,7 +39,23 @@ class Study(Repeats):
     baseline: Optional[str] = None     # label of the reference configuration (default: the first)
     model: ModelPatch = ModelPatch()
     training: TrainingPatch = TrainingPatch()
+    # The reference study's figures per configuration: {label: {test_accuracy: 0.857, source: R5}};
+    # the plan checks the labels (helpers.config.plan) and puts each on its configuration's runs.
+    reference: Optional[dict[str, Reference]] = None
     axis: ClassVar[str] = ""           # the swept key; its values must be distinct
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _by_label(cls, v):
+        flat = [k for k in (v or {}) if k in REFERENCE_METRICS + ("source", "note")] if isinstance(v, dict) else []
+        if flat:
+            raise ValueError(f"a study's reference maps each configuration's label to its figures, e.g. "
+                             f"reference: {{\"batch 32\": {{test_accuracy: 0.857, source: R5}}}}; {flat[0]!r} is no label")
+        return v
+
+    def references(self) -> dict[str, tuple[Reference, tuple]]:
+        """label -> (its reference, where under the study the user gave it)."""
+        return {label: (ref, ("reference", label)) for label, ref in (self.reference or {}).items()}
 
     def seed_list(self, report: "Report") -> list[int]:
         """The seeds each configuration is trained with: the study's, else the report's."""
@@ -160,13 +179,24 @@ def _short(v: Any) -> str:
 
 class VariantStudy(Study):
     """Named configurations side by side; each variant holds only what differs from the base."""
-    variants: dict[str, Variant] = Field(min_length=1)
+    variants: dict[str, VariantEntry] = Field(min_length=1)
 
     def origin(self, label: str, key: str) -> tuple:
         return ("variants", label, key)
 
     def points(self):
-        return [(label, {}, v.model_dump(exclude_unset=True)) for label, v in self.variants.items()]
+        return [(label, {}, v.model_dump(exclude_unset=True, exclude={"reference"}))
+                for label, v in self.variants.items()]
+
+    def references(self) -> dict[str, tuple[Reference, tuple]]:
+        """The study's ``reference`` mapping and each variant's own ``reference``."""
+        own = {label: (v.reference, ("variants", label, "reference")) for label, v in self.variants.items()
+               if v.reference is not None}
+        both = next((label for label in own if label in (self.reference or {})), None)
+        if both is not None:
+            raise ValueError(f"the reference of {both!r} is given twice: under reference and under "
+                             "its variant; keep one")
+        return {**super().references(), **own}
 
 
 class CVStudy(VariantStudy):

@@ -17,6 +17,14 @@ from helpers.data.registry import DatasetSpec, dataset_spec, locate, read_raw, s
 
 VALIDATION_METHODS = ("stratified", "head")
 CV_KEYS = ("fold", "folds", "refit")  # data keys of a cross-validation run, never passed to load
+# The libraries that draw (and stack) the splits and folds: another version may draw other samples
+# from the same seed, so their versions are part of a split's fingerprint and of every run key.
+SPLIT_LIBRARIES = ("numpy", "scipy", "scikit-learn")
+
+
+def split_versions() -> dict[str, str]:
+    """The installed versions of SPLIT_LIBRARIES (each is a dependency: a missing one is an error)."""
+    return {dist: metadata.version(dist) for dist in SPLIT_LIBRARIES}
 
 
 @dataclass
@@ -110,7 +118,7 @@ def load(name: str, *, train_samples: int | None, test_samples: int | None, vali
     opts = {key: raw.info.get(key, value) for key, value in options.items()}  # num_words=None -> the vocabulary size
     params = {"dataset": name, "train_samples": train_samples, "test_samples": test_samples,
               "validation_split": validation_split, "seed": seed, "validation_method": validation_method,
-              "num_words": opts.get("num_words"), "content_sha256": content}
+              "num_words": opts.get("num_words"), "content_sha256": content, "drawn_by": split_versions()}
     if spec.bundled_with:
         params[f"{spec.bundled_with}_version"] = metadata.version(spec.bundled_with)
     fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()

@@ -16,6 +16,7 @@ from helpers.present import (
     diagnostics as evaluation,
     figures,
     findings as finding_words,
+    references as reference_words,
     repeats as repeat_words,
     tables,
 )
@@ -45,22 +46,33 @@ def design(records: list[RunRecord]) -> Markdown:
     return Markdown(design_words.design(records))
 
 
+def _weights_column(frame, records: list[RunRecord]):
+    """The repeated-seeds table with a "weights" column before its status: which epoch each
+    configuration's metrics measure (tables.group_weights)."""
+    per = {label: tables.group_weights(rs) for (_, label), rs in repeats.groups(records).items()}
+    frame = frame.copy()
+    at = frame.columns.get_loc("status") if "status" in frame.columns else len(frame.columns)
+    frame.insert(at, tables.TABLE_COLUMNS["best_epoch"], [per.get(label) for label in frame.index])
+    return frame
+
+
 def table(records: list[RunRecord]) -> HTML:
     study = _study(records)
+    what = html.escape(tables.measured(records))
     if repeats.repeated(records):
         n = len(repeats.seeds(records))
-        body = repeat_words.table(records).to_html(table_id=f"results-{study}", classes="results", na_rep="—",
-                                              escape=True)
+        body = _weights_column(repeat_words.table(records), records).to_html(
+            table_id=f"results-{study}", classes="results", na_rep="—", escape=True)
         caption = (f"Results {html.escape(by(records))} over {n} seeds: mean ± standard deviation and the 95 % "
-                   "confidence interval of the mean (t distribution) of the restored (best-epoch) model's "
-                   "accuracy; the best configuration is chosen by mean validation accuracy; gap = train − "
-                   "validation accuracy and time = training wall time, both means over seeds.")
+                   f"confidence interval of the mean (t distribution) of the accuracy of {what}; the best "
+                   "configuration is chosen by mean validation accuracy; gap = train − validation accuracy and "
+                   "time = training wall time, both means over seeds.")
         return HTML(table_html(body, f"tab:{study}:results", caption))
     body = tables.results(records).to_html(table_id=f"results-{study}", classes="results", na_rep="—",
                                           escape=True)
-    caption = (f"Results {html.escape(by(records))}: accuracy and loss of the restored (best-epoch) model "
-               "on each split; the best configuration is chosen by validation accuracy; gap = train − "
-               "validation accuracy; time = training wall time.")
+    caption = (f"Results {html.escape(by(records))}: accuracy and loss on each split of {what}; the best "
+               "configuration is chosen by validation accuracy; gap = train − validation accuracy; time = "
+               "training wall time.")
     return HTML(table_html(body, f"tab:{study}:results", caption))
 
 
@@ -183,6 +195,12 @@ def comparisons(records: list[RunRecord]) -> HTML:
                f"comparison{'s' * (n != 1)} with Holm's method.")
     body = df.to_html(classes="results comparisons", na_rep="—", escape=True)
     return HTML(table_html(body, f"tab:{_study(records)}:comparisons", caption))
+
+
+def references(records: list[RunRecord]) -> HTML:
+    """The reference studies' figures beside ours, with the verdict for each (helpers.present.references);
+    nothing for a study that reproduces none."""
+    return HTML(reference_words.table(records))
 
 
 def findings(records: list[RunRecord]) -> Markdown:

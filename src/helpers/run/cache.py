@@ -2,8 +2,12 @@
 
 A key hashes everything that can change what training produces: the validated model, training and
 data configuration, the seed, a hash of the raw data files, the source of the helper modules that
-train and measure, and the TensorFlow/Keras versions. Titles, labels, study names, plot options
-and output paths are not in it. An entry is ``<root>/runs/<key>/record.json`` plus ``meta.json``;
+train and measure, the TensorFlow/Keras versions, the versions of the libraries that draw the
+splits and folds (helpers.data.splits.SPLIT_LIBRARIES), the device class (CPU or GPU) and the
+oneDNN switch of TensorFlow's CPU kernels. Titles, labels, study names, plot options and output
+paths are not in it, nor is the thread count a build gives TensorFlow: training pins the
+intra-op count, the only one that changes a result (helpers.run.training.INTRA_OP_THREADS).
+An entry is ``<root>/runs/<key>/record.json`` plus ``meta.json``;
 the meta file is written last, only after the record is complete, and holds the record's hash and
 the key's inputs (so a miss can be explained).
 """
@@ -11,18 +15,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
+import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
+
+from helpers.data.splits import split_versions
 
 HELPERS = Path(__file__).resolve().parents[1]
 # The packages whose code decides what a run computes (not how it is shown): every module under
 # them, however deep, is part of every run key.
 TRAINING_SOURCES = ("data", "run")
-FORMAT = 1
+# 2: the key gained the split libraries' versions and the device (class and oneDNN switch).
+FORMAT = 2
 
 
 class UnkeyableValue(TypeError):
@@ -58,13 +67,45 @@ def source_hash() -> str:
 
 @functools.lru_cache(maxsize=1)
 def versions() -> dict:
+    """TensorFlow's and Keras's versions, and those of the libraries that draw the splits."""
     out = {}
     for dist in ("tensorflow", "tensorflow-cpu", "keras"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    return out
+    return {**out, **split_versions()}
+
+
+def _cuda_build() -> bool:
+    """Whether the installed TensorFlow was built with CUDA, read from its build_info module's text
+    (importing TensorFlow takes seconds; the build's state check must not)."""
+    spec = importlib.util.find_spec("tensorflow")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        info = Path(folder) / "python" / "platform" / "build_info.py"
+        if info.is_file():
+            return "'is_cuda_build', True" in info.read_text()
+    return False
+
+
+@functools.lru_cache(maxsize=2)
+def _device_class(tensorflow_loaded: bool) -> str:
+    if tensorflow_loaded:  # the answer of the process that trains: what TensorFlow itself sees
+        import tensorflow as tf
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
+        return "cpu"
+    gpus = list(Path("/proc/driver/nvidia/gpus").glob("*")) if Path("/proc/driver/nvidia/gpus").is_dir() else []
+    return "gpu" if gpus and _cuda_build() else "cpu"
+
+
+def device() -> dict:
+    """Where training runs: the device class (a GPU's kernels compute other sums than the CPU's) and
+    TF_ENABLE_ONEDNN_OPTS (it switches the CPU kernels; unset, TensorFlow decides by CPU). Asked of
+    TensorFlow once it is loaded (the training kernel); before that (the build's state check), told
+    from the environment, the NVIDIA driver and TensorFlow's build info without loading it."""
+    return {"class": _device_class("tensorflow" in sys.modules),
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 
 
 def _canonical(value, path: str = "config"):
@@ -84,7 +125,7 @@ def key_inputs(spec: dict, data_hash: str) -> dict:
     config = spec["config"]
     return _canonical({"format": FORMAT, "model": config["model"], "training": config["training"],
                        "data": config["data"], "seed": spec["seed"], "data_files": data_hash,
-                       "sources": source_hash(), "versions": versions()})
+                       "sources": source_hash(), "versions": versions(), "device": device()})
 
 
 def run_key(spec: dict, data_hash: str) -> str:

@@ -85,7 +85,7 @@ def refit_spec(records: list[RunRecord]) -> dict | None:
     data = {k: v for k, v in first["config"]["data"].items() if k not in ("fold", "folds")}
     return {"study": first["study"], "kind": first["kind"], "label": best,
             "axis": {"variant": best, "refit": True, "test": method(records)},
-            "baseline": first["baseline"], "seed": first["seed"],
+            "baseline": first["baseline"], "seed": first["seed"], "reference": first.get("reference"),
             "config": {"model": dict(first["config"]["model"]), "training": training,
                        "data": {**data, "refit": True}}}
 

@@ -7,6 +7,10 @@ The tuner's state lives in the run cache under ``search/<key>``. The key hashes 
 algorithm and its schedule, the base configuration, the data, the seed and the code, but not
 ``max_trials``: a larger budget continues a finished search, and an interrupted search resumes
 (``overwrite=False``), re-running only the trial it was in.
+
+With ``executions_per_trial`` above 1 the tuner trains each trial that many times and averages the
+scores; each execution then starts from its own seed (``execution_seed``), so that the average is
+over different initialisations and batch orders rather than one run repeated.
 """
 from __future__ import annotations
 
@@ -108,6 +112,16 @@ def shown(values: dict, space: dict, model: dict) -> dict:
 
 
 # ---------------------------------------------------------------- the tuner
+def execution_seed(seed: int, execution: int) -> int:
+    """The seed of a trial's ``execution``-th training (from 0): the first is the study's seed, as
+    a run's; each later one is derived from the seed and its number (a hash, so that it does not
+    coincide with the seeds of a study's repeats, which are often consecutive)."""
+    if execution == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}/execution {execution}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
+
+
 def _hypermodel(spec: dict, input_shape: tuple, n_classes: int, chance: float):
     import keras
     import keras_tuner as kt
@@ -116,9 +130,11 @@ def _hypermodel(spec: dict, input_shape: tuple, n_classes: int, chance: float):
     base_layers = len(base["model"]["hidden"])
 
     class HyperModel(kt.HyperModel):
+        seed = spec["seed"]  # the current execution's (set by the tuner before each build)
+
         def build(self, hp):
             model_cfg, train_cfg = configure(declare(hp, space, base_layers), space, base["model"], base["training"])
-            keras.utils.set_random_seed(spec["seed"])  # every trial starts from the same seed, as a run does
+            keras.utils.set_random_seed(self.seed)  # every trial's first execution starts as a run does
             return training.compile_model(model_cfg, train_cfg, input_shape, n_classes)
 
         def fit(self, hp, model, x, y, validation_data, callbacks=(), **kwargs):
@@ -128,7 +144,7 @@ def _hypermodel(spec: dict, input_shape: tuple, n_classes: int, chance: float):
             if stop:  # validation data only, as in every run
                 extra.append(keras.callbacks.EarlyStopping(monitor=stop["monitor"], patience=stop["patience"]))
             val = training.feed_args(*validation_data, 1024)
-            return model.fit(**training.feed_args(x, y, train_cfg["batch_size"], shuffle=True, seed=spec["seed"]),
+            return model.fit(**training.feed_args(x, y, train_cfg["batch_size"], shuffle=True, seed=self.seed),
                              validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
                              callbacks=[*callbacks, *extra], **{**kwargs, "verbose": 0})
     return HyperModel()
@@ -146,9 +162,16 @@ def _tuner(spec: dict, hypermodel, directory: Path, overwrite: bool, on_trial=No
 
         def on_trial_begin(self, trial):
             self._started = time.perf_counter()
+            self._execution = 0
             if on_trial:
                 on_trial(trial)
             super().on_trial_begin(trial)
+
+        def _build_and_fit_model(self, trial, *args, **kwargs):
+            # Called once per execution of a trial (Keras Tuner's run_trial loop), before the build.
+            self.hypermodel.seed = execution_seed(spec["seed"], self._execution)
+            self._execution += 1
+            return super()._build_and_fit_model(trial, *args, **kwargs)
 
         def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
             pass  # only for TensorBoard callbacks, which trials never get; and tensorboard is not installed
@@ -197,7 +220,9 @@ def tune(spec: dict, train: tuple, val: tuple, class_names: list[str], directory
     best = tuner.oracle.get_best_trials(1)
     if not best or best[0].score is None:
         raise RuntimeError(f"the search finished no trial ({len(rows)} started); see the kernel log")
+    seeds = [execution_seed(spec["seed"], n) for n in range(spec["search"]["executions_per_trial"])]
     return {**{k: v for k, v in spec["search"].items()}, "trials": rows, "best": best[0].trial_id,
+            "execution_seeds": seeds,
             "seconds": seconds, "new_trials": len(rows) - len(before & {r["id"] for r in rows}),
             "directory": directory.name}
 

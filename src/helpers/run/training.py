@@ -6,10 +6,20 @@ import math
 import os
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 # Before TensorFlow is imported: keep its C++ start-up chatter out of notebooks and CI logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's intra-op thread count splits a kernel's sums into per-thread parts, so it changes the
+# numbers: a CNN on digits trained with 1 and with 2 intra-op threads gives histories that differ
+# in the last bits, which then grow over epochs (tests/test_run_key.py). A build's thread count
+# follows --jobs and how many studies re-run, so it is pinned here rather than put in the run key:
+# results stay the same whatever the build's parallelism, and the cache keeps every hit. The
+# inter-op count (how many independent ops run at once) changes no number and follows ``threads``.
+# The environment variable holds even where a TensorFlow op ran before ``configure`` could set it.
+INTRA_OP_THREADS = 1
+os.environ["TF_NUM_INTRAOP_THREADS"] = str(INTRA_OP_THREADS)
 
 import numpy as np  # noqa: E402
 
@@ -47,10 +57,18 @@ def configure(threads: int | None = None) -> None:
     tf.config.experimental.enable_op_determinism()
     n = threads or os.cpu_count() or 1
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
     except RuntimeError:
         pass  # already initialised in this process (e.g. a second call from a notebook re-run)
+
+
+def pinned() -> bool:
+    """Whether TensorFlow runs with the pinned intra-op thread count; not when a TensorFlow op ran
+    before this module was imported (then its results are not those the run key stands for)."""
+    import tensorflow as tf
+    n = tf.config.threading.get_intra_op_parallelism_threads()  # 0: TensorFlow's own, from the environment
+    return n == INTRA_OP_THREADS or (n == 0 and os.environ.get("TF_NUM_INTRAOP_THREADS") == str(INTRA_OP_THREADS))
 
 
 def _clean(x):
@@ -215,7 +233,7 @@ def emit(events_path, **event) -> None:
             f.write(json.dumps(_clean(event)) + "\n")
 
 
-IDENTITY = ("study", "kind", "label", "axis", "baseline")  # how a run is shown; not what it computes
+IDENTITY = ("study", "kind", "label", "axis", "baseline", "reference")  # how a run is shown; not what it computes
 
 
 def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: int | None = None,
@@ -225,6 +243,11 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
     run in progress."""
     configure(threads)
     store = run_cache.RunCache(cache_dir) if cache_dir else None
+    if store is not None and not pinned():
+        warnings.warn(f"TensorFlow was started before helpers.run.training.configure, with other than "
+                      f"{INTRA_OP_THREADS} intra-op thread(s): these runs are trained, not cached or "
+                      "taken from the cache (restart the kernel to use the cache)", stacklevel=2)
+        store = None
     loaded: dict[str, Splits] = {}
     records = []
     for i, spec in enumerate(specs, 1):
