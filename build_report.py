@@ -177,8 +177,8 @@ class Preload:
             self.thread.start()
 
     def join(self) -> None:
-        if self.thread.ident is not None:
-            self.thread.join()
+        while self.thread.is_alive():  # timed, as in execute.run_studies: Ctrl-C stays heard
+            self.thread.join(0.5)
 
 
 def _interrupt(signum, frame):

@@ -2,9 +2,11 @@
 (helpers.config.record), a small digits plan, and one way to run build_report.py in a subprocess."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,26 @@ def run_build(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: in
 def build():
     """Run build_report.py in a subprocess (see run_build)."""
     return run_build
+
+
+@dataclass(frozen=True)
+class Built:
+    out: Path                          # the output folder: digits.html, digits.json, digits/, .cache/
+    proc: subprocess.CompletedProcess  # the build's exit code and its stderr (progress, summary)
+    html: str
+    data: dict                         # digits.json
+
+
+@pytest.fixture(scope="session")
+def digits_report(tmp_path_factory) -> Built:
+    """The digits report built once for the whole session, as a user on a fresh machine builds it:
+    smoke profile, offline, with the data folder, KERAS_HOME and HOME all empty (scikit-learn's
+    bundled digits need none of them). Tests read it; a test that builds again works on a copy
+    (shutil.copytree), so every run stays cached and nothing is trained twice."""
+    empty = tmp_path_factory.mktemp("empty-home")
+    out = tmp_path_factory.mktemp("digits-report") / "out"
+    proc = run_build(ROOT / "params" / "digits.yaml", "--profile", "smoke", "--out", out, timeout=900,
+                     env={"PYTHONUNBUFFERED": "1", "HOME": str(empty), "KERAS_HOME": str(empty),
+                          "STUDYBOOK_DATA_DIR": str(empty)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return Built(out, proc, (out / "digits.html").read_text(), json.loads((out / "digits.json").read_text()))

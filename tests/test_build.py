@@ -34,12 +34,8 @@ def n_runs(plan) -> int:
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    proc = run_build(DIGITS, "--profile", "smoke", "--out", out, env={"PYTHONUNBUFFERED": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    html = (out / "digits.html").read_text()
-    return out, proc, html, json.loads((out / "digits.json").read_text())
+def smoke(digits_report):
+    return digits_report.out, digits_report.proc, digits_report.html, digits_report.data
 
 
 @pytest.mark.e2e

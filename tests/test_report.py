@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -269,16 +270,17 @@ def test_find_chromium_takes_an_explicit_path(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def failed_print(tmp_path_factory):
-    """One tiny digits build (one study, one run) with --pdf and a "Chromium" that exits 1 without
-    printing anything."""
+def failed_print(tmp_path_factory, digits_report):
+    """The session's digits build, copied, built again (nothing changed: no kernel starts) with --pdf
+    and a "Chromium" that exits 1 without printing anything."""
     folder = tmp_path_factory.mktemp("failed-print")
     chromium = folder / "broken-chromium"
     chromium.write_text("#!/bin/sh\necho 'broken-chromium: cannot print' >&2\nexit 1\n")
     chromium.chmod(0o755)
     out = folder / "out"
-    proc = run_build(ROOT / "params" / "digits.yaml", "--profile", "smoke", "--studies", "depth",
-                     "--set", "depth.layers=[1]", "--out", out, "--pdf", "--chromium", chromium, timeout=600)
+    shutil.copytree(digits_report.out, out)
+    proc = run_build(ROOT / "params" / "digits.yaml", "--profile", "smoke", "--out", out, "--pdf",
+                     "--chromium", chromium, timeout=600)
     return proc, out
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -216,6 +216,11 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         futures = [pool.submit(one, plan) for plan in todo]
+        pending = set(futures)
+        while pending:
+            # A timed wait: the kernel may hand Ctrl-C or SIGTERM to any of the build's threads, and
+            # Python runs its handler only when the main thread wakes; an untimed wait would never.
+            _, pending = wait(pending, timeout=0.5)
         done = {plan.name: f.result() for plan, f in zip(todo, futures)}
     except KeyboardInterrupt:
         # Kernels are stopped first: a thread waiting on a kernel ends only when its kernel does.
