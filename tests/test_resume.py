@@ -60,11 +60,18 @@ def build(out: Path, *args: str, timeout: int = 600) -> Build:
                            env={"PYTHONUNBUFFERED": "1"}, timeout=timeout))
 
 
+def hears_ctrl_c() -> None:
+    """In the child, before exec: a shell without job control starts background commands with
+    SIGINT ignored, an ignored signal stays ignored across exec, and Python then leaves it so; the
+    build is started as from a terminal, where Ctrl-C is heard, whoever runs the tests."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out: Path, log: Path, *args: str) -> subprocess.Popen:
     """A build in the background, in its own session (so its process group can be signalled)."""
     with open(log, "w") as err:
         return subprocess.Popen(command(out, *args), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=err, start_new_session=True)
+                                stderr=err, start_new_session=True, preexec_fn=hears_ctrl_c)
 
 
 SUMMARY_ROW = re.compile(r"^(\S+)\s+(\d+)\s+([\d.]+)\s+(ok|failed)\s+(\d+)\s+(\d+)(?:\s+(.*))?$")
