@@ -27,6 +27,7 @@ from helpers.config import load as config  # noqa: E402
 from helpers.config.errors import ConfigError  # noqa: E402
 from helpers.config.record import RESULTS, Status  # noqa: E402
 from helpers.data import registry as data  # noqa: E402
+from helpers.run import backend  # noqa: E402
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies else None
         plan = config.load(args.params_file, profile=args.profile, studies=wanted, sets=args.sets)
         data.locate(plan.report.dataset)
+        backend.use(plan.report.backend)  # before any run key or kernel: both read KERAS_BACKEND
         force: set[str] | bool = False
         if args.force == "*":
             force = True

@@ -32,7 +32,7 @@ from helpers.present.tables import appendix_frames, measured
 from helpers.present.views.cv import abstract_note
 from helpers.run.cache import write_atomic
 
-PACKAGES = ["tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn", "matplotlib",
+PACKAGES = ["tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "numpy", "pandas", "scikit-learn", "matplotlib",
             "seaborn", "papermill", "nbconvert", "pydantic"]
 DROP_TAGS = {"header", "parameters", "injected-parameters"}
 

@@ -8,6 +8,9 @@ that names the file that set the value.
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +117,9 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
         layers.add("--profile", {"profile": profile})
 
     cfg = validate(tree, layers)
+    if importlib.util.find_spec(cfg.report.backend) is None:  # checked here: the error can name its file
+        raise ConfigError(f"{layers.source_of(('backend',))}: backend: {cfg.report.backend!r}: it is not "
+                          f"installed in {sys.prefix}; `make setup BACKEND={cfg.report.backend}` installs it")
     if studies:
         unknown = [s for s in studies if s not in cfg.studies]
         if unknown:

@@ -63,6 +63,7 @@ class RunRecord(RunSpec, total=False):
     traceback: str
     reason: str | None         # why a diverged run was stopped
     metrics: Metrics           # absent when failed
+    execution: dict[str, Any]  # jit_compile, steps_per_execution, xla_fallback (helpers.run.training.execution)
     confusion: list[list[int]]
     class_names: list[str]
     history: dict[str, list[float]]

@@ -73,6 +73,22 @@ class EarlyStopping(Strict):
     patience: NonNegativeInt = 3
 
 
+def _jit_compile(v: Any) -> Any:
+    if v == "auto" or isinstance(v, bool):
+        return v
+    raise ValueError('must be "auto", true or false')
+
+
+def _steps_per_execution(v: Any) -> Any:
+    if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+        return v
+    raise ValueError('must be "auto" or a whole number of steps, at least 1')
+
+
+JitCompile = Annotated[Any, BeforeValidator(_jit_compile)]
+StepsPerExecution = Annotated[Any, BeforeValidator(_steps_per_execution)]
+
+
 class TrainingSpec(Strict):
     optimizer: Optimizer
     learning_rate: float = Field(gt=0)
@@ -80,6 +96,10 @@ class TrainingSpec(Strict):
     epochs: PositiveInt
     loss: Loss
     early_stopping: Optional[EarlyStopping] = None
+    # How Keras executes the steps (helpers.run.training.execution): XLA-compiled, several steps per
+    # call. "auto" lets the tool choose; false / 1 give Keras's plain per-step loop.
+    jit_compile: JitCompile = "auto"
+    steps_per_execution: StepsPerExecution = "auto"
 
 
 MODEL_KEYS = tuple(ModelSpec.model_fields)
@@ -241,6 +261,8 @@ class Report(Repeats):
     dataset: str
     profile: Literal["smoke", "quick", "full"] = "quick"
     seed: NonNegativeInt = 42
+    # Keras's backend (helpers.run.backend): part of every run key; jax needs `make setup BACKEND=jax`.
+    backend: Literal["tensorflow", "jax"] = "tensorflow"
     data: DataSettings = DataSettings()
     profiles: dict[Literal["smoke", "quick", "full"], Profile]
     base: Base

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections import Counter
 
 import yaml
 
@@ -10,7 +11,7 @@ from helpers.analysis.noise import ALPHA, MIN_POINTS
 from helpers.analysis.records import by_study
 from helpers.config.plan import Plan
 from helpers.config.record import RunRecord, is_refit
-from helpers.present import repeats as repeat_words
+from helpers.present import format as fmt, repeats as repeat_words
 from helpers.present.findings import floor_words
 from helpers.present.trends import MORE
 
@@ -40,6 +41,30 @@ def measured_model(records: list[RunRecord], base_stops: bool) -> str:
     names = ", ".join(f"*{s}*" for s in restored)
     return (f"the model after its last epoch, except in the {names} stud{'y' if len(restored) == 1 else 'ies'}, "
             "where runs with early stopping are measured on the restored epoch with the best monitored value")
+
+
+def execution(backend: str, records: list[RunRecord]) -> str:
+    """How the training steps ran, as the records say (a record cached before issue 13 has no
+    ``execution``): the backend, XLA or not, steps per call, and every run that asked for XLA and
+    trained without it."""
+    ran = [r["execution"] for r in records if r.get("execution")]
+    words = {"tensorflow": "TensorFlow", "jax": "JAX"}.get(backend, backend)
+    if not ran:
+        return f"Keras ran on {words}."
+    kinds = Counter((e["jit_compile"], e["steps_per_execution"]) for e in ran)
+
+    def one(jit: bool, steps: int) -> str:
+        what = "XLA-compiled steps" if jit else ("steps as TensorFlow graphs, without XLA" if backend == "tensorflow"
+                                                  else "steps without XLA")
+        return f"{what}, {steps} per call"
+    how = "; ".join(one(jit, steps) + (f" ({fmt.count(k)} run{'s' * (k != 1)})" if len(kinds) > 1 else "")
+                    for (jit, steps), k in sorted(kinds.items()))
+    fell = [e["xla_fallback"] for e in ran if e.get("xla_fallback")]
+    out = f"Keras ran on {words}: {how} (training.jit_compile, training.steps_per_execution)."
+    if fell:
+        out += (f" {fmt.count(len(fell))} run{'s' * (len(fell) != 1)} asked for XLA and trained without it "
+                f"({html.escape(fell[0])}).")
+    return out
 
 
 def methodology(plan: Plan, records: list[RunRecord], n: int = 1) -> str:
@@ -88,6 +113,7 @@ def methodology(plan: Plan, records: list[RunRecord], n: int = 1) -> str:
               + (f"early stopping on {base_t['early_stopping'].get('monitor', 'val_loss')} with patience "
                  f"{base_t['early_stopping'].get('patience', 3)}, restoring the best weights."
                  if base_t.get("early_stopping") else "no early stopping."),
+              execution(rep.backend, records),
               "Each study's own settings are listed at the start of its section, and every study's "
               "parameters in [Appendix C](#appendix-parameters).",
               "", f"### {n}.3 Measurements", "",

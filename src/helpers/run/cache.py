@@ -2,7 +2,7 @@
 
 A key hashes everything that can change what training produces: the validated model, training and
 data configuration, the seed, a hash of the raw data files, the source of the helper modules that
-train and measure, the TensorFlow/Keras versions, the versions of the libraries that draw the
+train and measure, the Keras backend (TensorFlow or JAX) and its and Keras's versions, the versions of the libraries that draw the
 splits and folds (helpers.data.splits.SPLIT_LIBRARIES), the device class (CPU or GPU) and the
 oneDNN switch of TensorFlow's CPU kernels. Titles, labels, study names, plot options and output
 paths are not in it, nor is the thread count a build gives TensorFlow: training pins the
@@ -31,7 +31,8 @@ HELPERS = Path(__file__).resolve().parents[1]
 # them, however deep, is part of every run key.
 TRAINING_SOURCES = ("data", "run")
 # 2: the key gained the split libraries' versions and the device (class and oneDNN switch).
-FORMAT = 2
+# 3: the Keras backend and its versions; training's execution settings (jit_compile, steps_per_execution).
+FORMAT = 3
 
 
 class UnkeyableValue(TypeError):
@@ -65,11 +66,18 @@ def source_hash() -> str:
     return code_hash(HELPERS, TRAINING_SOURCES)
 
 
+def keras_backend() -> str:
+    """The Keras backend training uses: the loaded Keras's, else what Keras will read when loaded."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 @functools.lru_cache(maxsize=1)
 def versions() -> dict:
     """TensorFlow's and Keras's versions, and those of the libraries that draw the splits."""
-    out = {}
-    for dist in ("tensorflow", "tensorflow-cpu", "keras"):
+    out = {"backend": keras_backend()}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras") if out["backend"] == "tensorflow" else ("keras", "jax", "jaxlib"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -90,6 +98,9 @@ def _cuda_build() -> bool:
 
 @functools.lru_cache(maxsize=2)
 def _device_class(tensorflow_loaded: bool) -> str:
+    if keras_backend() == "jax":
+        import jax
+        return "gpu" if jax.default_backend() == "gpu" else "cpu"
     if tensorflow_loaded:  # the answer of the process that trains: what TensorFlow itself sees
         import tensorflow as tf
         return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"

@@ -3,7 +3,7 @@ results (a cross-validation study's refit), and save the records for the build."
 from __future__ import annotations
 
 from helpers.config.record import RunRecord, RunSpec, is_fold
-from helpers.run import crossval, search, training
+from helpers.run import backend, crossval, search, training
 
 
 def train(study: str, runs: list[RunSpec] | None = None, *, params_file: str | None = None,
@@ -14,6 +14,7 @@ def train(study: str, runs: list[RunSpec] | None = None, *, params_file: str | N
         from helpers.config import load
         plan = load.load(params_file or load.PARAMS / "report.yaml", profile=profile, studies=[study])
         runs = plan.studies[study].runs
+        backend.use(plan.report.backend)  # a build's kernel inherits it; a hand-opened one chooses here
     how = dict(events_path=events_path, threads=threads, cache_dir=cache_dir, force=force)
     if runs and "search" in runs[0]:  # a search study: tune, then retrain the best trial
         records = search.train(runs, **how)

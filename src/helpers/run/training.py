@@ -20,6 +20,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The environment variable holds even where a TensorFlow op ran before ``configure`` could set it.
 INTRA_OP_THREADS = 1
 os.environ["TF_NUM_INTRAOP_THREADS"] = str(INTRA_OP_THREADS)
+# The same for XLA's CPU client under JAX (read when JAX starts): one thread per op.
+if "--xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                               f" intra_op_parallelism_threads={INTRA_OP_THREADS}").strip()
 
 import numpy as np  # noqa: E402
 
@@ -48,8 +52,18 @@ def feed_args(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0) ->
     return {"x": feeding.feed(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)}
 
 
+def backend() -> str:
+    """The Keras backend of this process (KERAS_BACKEND, read once when Keras is first imported)."""
+    import keras
+    return keras.backend.backend()
+
+
 def configure(threads: int | None = None) -> None:
-    """Thread counts must be set before TensorFlow runs its first op; later calls are no-ops."""
+    """Thread counts must be set before TensorFlow runs its first op; later calls are no-ops. JAX
+    needs nothing here: its CPU client is single-threaded per op (XLA_FLAGS above) and
+    deterministic."""
+    if backend() != "tensorflow":
+        return
     import tensorflow as tf
     # Each run builds a fresh model, which TensorFlow reports as "retracing": expected, not news.
     tf.get_logger().setLevel("ERROR")
@@ -66,6 +80,8 @@ def configure(threads: int | None = None) -> None:
 def pinned() -> bool:
     """Whether TensorFlow runs with the pinned intra-op thread count; not when a TensorFlow op ran
     before this module was imported (then its results are not those the run key stands for)."""
+    if backend() != "tensorflow":
+        return True
     import tensorflow as tf
     n = tf.config.threading.get_intra_op_parallelism_threads()  # 0: TensorFlow's own, from the environment
     return n == INTRA_OP_THREADS or (n == 0 and os.environ.get("TF_NUM_INTRAOP_THREADS") == str(INTRA_OP_THREADS))
@@ -82,8 +98,30 @@ def _clean(x):
     return x
 
 
-def compile_model(model_cfg: dict, train_cfg: dict, input_shape: tuple, n_classes: int):
-    """The model of a configuration, compiled as every run trains it (helpers.search uses it too)."""
+# Steps per compiled call when the configuration says "auto": on this project's models (issue 13's
+# measurements, benchmarks/fit_speed.py) the per-step overhead is gone by 32; more gains nothing.
+STEPS_PER_EXECUTION = 32
+
+
+def execution(train_cfg: dict, n_train: int | None = None) -> dict:
+    """How Keras is asked to run the training steps: ``jit_compile`` (XLA) and
+    ``steps_per_execution`` (steps per call of the compiled function), "auto" resolved; never more
+    steps per call than an epoch has. No callback of ours needs per-batch granularity (early
+    stopping and divergence act per epoch)."""
+    jit, steps = train_cfg.get("jit_compile", "auto"), train_cfg.get("steps_per_execution", "auto")
+    if jit == "auto":
+        jit = True
+    if steps == "auto":
+        steps = STEPS_PER_EXECUTION
+        if n_train:
+            steps = min(steps, math.ceil(n_train / train_cfg["batch_size"]))
+    return {"jit_compile": bool(jit), "steps_per_execution": max(1, int(steps))}
+
+
+def compile_model(model_cfg: dict, train_cfg: dict, input_shape: tuple, n_classes: int,
+                  how: dict | None = None):
+    """The model of a configuration, compiled as every run trains it (helpers.search uses it too);
+    ``how``: execution()'s settings (default: plain, one step per call)."""
     import keras
 
     binary = n_classes == 2
@@ -96,7 +134,7 @@ def compile_model(model_cfg: dict, train_cfg: dict, input_shape: tuple, n_classe
         loss = "mean_squared_error"
     # An explicit metric: the string "accuracy" would mean exact match under an MSE loss.
     accuracy = (keras.metrics.BinaryAccuracy if binary else keras.metrics.CategoricalAccuracy)(name="accuracy")
-    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy], **(how or {}))
     return model
 
 
@@ -156,14 +194,11 @@ def _finite(proba: np.ndarray) -> np.ndarray:
 def run(spec: RunSpec, splits: Splits) -> RunRecord:
     """Train one configuration and measure it on train, validation and (once, at the end) test."""
     import keras
+    configure()  # determinism and the pinned thread count hold also when run() is called directly
 
     model_cfg, train_cfg = spec["config"]["model"], spec["config"]["training"]
-    if any(k in spec["config"]["data"] for k in CV_KEYS):
-        keras.backend.clear_session()  # nothing of an earlier fold's model or graph reaches this one
-    keras.utils.set_random_seed(spec["seed"])
     n_classes = len(splits.class_names)
     binary = n_classes == 2
-    model = compile_model(model_cfg, train_cfg, splits.x_train.shape[1:], n_classes)
 
     def target(y):
         if y is None:  # a cross-validation fold has no test split; a refit has no validation split
@@ -171,20 +206,48 @@ def run(spec: RunSpec, splits: Splits) -> RunRecord:
         return y.astype("float32").reshape(-1, 1) if binary else keras.utils.to_categorical(y, n_classes)
     y_train, y_val, y_test = target(splits.y_train), target(splits.y_val), target(splits.y_test)
     batch = train_cfg["batch_size"]
-    callbacks = []
     stop = train_cfg.get("early_stopping")
-    if stop:
-        # Monitors validation data only; the test split never influences training.
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=stop["monitor"], patience=stop["patience"], restore_best_weights=True))
-    diverge = divergence_callback(chance_rate(splits.y_val if splits.y_val is not None else splits.y_train))
-    callbacks.append(diverge)
     val = feed_args(splits.x_val, y_val, 1024) if y_val is not None else None
-    start = time.perf_counter()
-    fit = model.fit(**feed_args(splits.x_train, y_train, batch, shuffle=True, seed=spec["seed"]),
-                    validation_data=None if val is None else val["x"] if "y" not in val else (val["x"], val["y"]),
-                    epochs=train_cfg["epochs"], callbacks=callbacks, verbose=0)
-    seconds = time.perf_counter() - start
+
+    def fit_model(how: dict):
+        if any(k in spec["config"]["data"] for k in CV_KEYS) or how != first:
+            keras.backend.clear_session()  # nothing of an earlier fold's (or attempt's) graph reaches this one
+        keras.utils.set_random_seed(spec["seed"])
+        model = compile_model(model_cfg, train_cfg, splits.x_train.shape[1:], n_classes, how)
+        if how["jit_compile"] and not model.jit_compile and backend() == "tensorflow":
+            # Keras declines XLA on TensorFlow whenever deterministic ops are on, since a few XLA
+            # kernels (GPU scatters) have no deterministic form; such a kernel raises and the run
+            # falls back below. These models compile on the CPU and stay bit-identical from process
+            # to process (tests/test_execution.py), at twice the speed (benchmarks/fit_speed.py).
+            model._jit_compile = True
+        ran = {**how, "jit_compile": bool(model.jit_compile)}  # what Keras does, not what it was asked
+        callbacks = []
+        if stop:
+            # Monitors validation data only; the test split never influences training.
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor=stop["monitor"], patience=stop["patience"], restore_best_weights=True))
+        diverge = divergence_callback(chance_rate(splits.y_val if splits.y_val is not None else splits.y_train))
+        callbacks.append(diverge)
+        start = time.perf_counter()
+        fit = model.fit(**feed_args(splits.x_train, y_train, batch, shuffle=True, seed=spec["seed"]),
+                        validation_data=None if val is None else val["x"] if "y" not in val else (val["x"], val["y"]),
+                        epochs=train_cfg["epochs"], callbacks=callbacks, verbose=0)
+        return model, fit, diverge, time.perf_counter() - start, ran
+
+    first = how = execution(train_cfg, len(splits.y_train))
+    fallback = None
+    try:
+        with warnings.catch_warnings():  # Keras's own "Proceeding with jit_compile=False": said below
+            warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
+            model, fit, diverge, seconds, ran = fit_model(how)
+    except Exception as e:  # noqa: BLE001 - XLA cannot compile every layer: steps without it then, never a failed run
+        if not how["jit_compile"]:
+            raise
+        fallback = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"[:300]
+        how = {**how, "jit_compile": False}
+        model, fit, diverge, seconds, ran = fit_model(how)
+    if how["jit_compile"] and not ran["jit_compile"]:
+        fallback = "Keras declined XLA for this model"
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
 
     # The model measured below is the one that was trained (restored best weights, if any).
@@ -202,7 +265,7 @@ def run(spec: RunSpec, splits: Splits) -> RunRecord:
         m.update(test)
     # A diverged run is a result (cached, shown, never "best"), not a failure.
     return _clean({**spec, "status": Status.DIVERGED if diverge.reason else Status.OK, "error": None,
-                   "reason": diverge.reason, "metrics": m,
+                   "reason": diverge.reason, "metrics": m, "execution": {**ran, "xla_fallback": fallback},
                    "class_names": list(splits.class_names), "history": history, **extra,
                    "data_info": splits.info, "fingerprint": splits.fingerprint})
 
