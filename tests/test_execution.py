@@ -41,15 +41,18 @@ def spec_with(plan, **training_cfg) -> dict:
     return spec
 
 
-@pytest.mark.parametrize("cfg, n_train, expected", [
-    ({}, 1440, {"jit_compile": True, "steps_per_execution": training.STEPS_PER_EXECUTION}),
-    ({}, 100, {"jit_compile": True, "steps_per_execution": 4}),          # never more than an epoch has
-    ({"jit_compile": False, "steps_per_execution": 1}, 1440, {"jit_compile": False, "steps_per_execution": 1}),
-    ({"steps_per_execution": 8}, 1440, {"jit_compile": True, "steps_per_execution": 8}),
+@pytest.mark.parametrize("cfg, n_train, backend, expected", [
+    # TensorFlow: XLA for runs long enough to pay its compile back (the full profile's)
+    ({"epochs": 10}, 48000, "tensorflow", {"jit_compile": True, "steps_per_execution": training.STEPS_PER_EXECUTION}),
+    ({"epochs": 2}, 1440, "tensorflow", {"jit_compile": False, "steps_per_execution": training.STEPS_PER_EXECUTION}),
+    ({"epochs": 2}, 1440, "jax", {"jit_compile": True, "steps_per_execution": training.STEPS_PER_EXECUTION}),
+    ({"epochs": 2}, 100, "jax", {"jit_compile": True, "steps_per_execution": 4}),  # never more than an epoch has
+    ({"jit_compile": False, "steps_per_execution": 1}, 48000, "tensorflow", {"jit_compile": False, "steps_per_execution": 1}),
+    ({"jit_compile": True, "steps_per_execution": 8}, 1440, "tensorflow", {"jit_compile": True, "steps_per_execution": 8}),
 ])
-def test_auto_execution_is_resolved(cfg, n_train, expected):
-    assert training.execution({"batch_size": 32, "jit_compile": "auto", "steps_per_execution": "auto", **cfg},
-                              n_train) == expected
+def test_auto_execution_is_resolved(cfg, n_train, backend, expected):
+    assert training.execution({"batch_size": 32, "epochs": 10, "jit_compile": "auto", "steps_per_execution": "auto",
+                               **cfg}, n_train, backend) == expected
 
 
 @pytest.mark.parametrize("value, match", [
@@ -64,7 +67,7 @@ def test_bad_execution_settings_are_one_line_errors(value, match):
 
 def test_compiled_steps_reach_the_plain_loops_metrics(plan, splits):
     plain = training.run(spec_with(plan, jit_compile=False, steps_per_execution=1), splits)
-    compiled = training.run(spec_with(plan), splits)
+    compiled = training.run(spec_with(plan, jit_compile=True), splits)  # a smoke run: "auto" would skip XLA
     assert plain["execution"] == {"jit_compile": False, "steps_per_execution": 1, "xla_fallback": None}
     # XLA on TensorFlow although deterministic ops are on (Keras alone would decline it)
     assert compiled["execution"] == {"jit_compile": True, "steps_per_execution": training.STEPS_PER_EXECUTION,
@@ -87,7 +90,7 @@ def test_a_model_xla_cannot_compile_trains_without_it_and_is_said_so(plan, split
             model.fit = fit
         return model
     monkeypatch.setattr(training, "compile_model", no_xla)
-    record = training.run(spec_with(plan), splits)
+    record = training.run(spec_with(plan, jit_compile=True), splits)
     assert record["status"] == "ok" and record["metrics"]["epochs_run"] >= 1
     assert record["execution"]["jit_compile"] is False
     assert record["execution"]["xla_fallback"] == "RuntimeError: XLA compilation failed: op ImaginaryOp is not supported"

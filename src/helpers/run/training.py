@@ -101,20 +101,25 @@ def _clean(x):
 # Steps per compiled call when the configuration says "auto": on this project's models (issue 13's
 # measurements, benchmarks/fit_speed.py) the per-step overhead is gone by 32; more gains nothing.
 STEPS_PER_EXECUTION = 32
+# On TensorFlow, XLA's compile (seconds per model) pays back only over many steps: about 2 ms saved
+# per step of the default base run. "auto" compiles runs of at least this many training steps (the
+# full profile's runs); shorter ones (smoke, quick, the tests) run as TensorFlow graphs. JAX
+# always compiles: without jit it would run eagerly.
+XLA_MIN_STEPS = 2000
 
 
-def execution(train_cfg: dict, n_train: int | None = None) -> dict:
+def execution(train_cfg: dict, n_train: int | None = None, backend_name: str | None = None) -> dict:
     """How Keras is asked to run the training steps: ``jit_compile`` (XLA) and
-    ``steps_per_execution`` (steps per call of the compiled function), "auto" resolved; never more
-    steps per call than an epoch has. No callback of ours needs per-batch granularity (early
-    stopping and divergence act per epoch)."""
+    ``steps_per_execution`` (steps per call of the compiled function), "auto" resolved for the
+    backend and the run's length; never more steps per call than an epoch has. No callback of ours
+    needs per-batch granularity (early stopping and divergence act per epoch)."""
     jit, steps = train_cfg.get("jit_compile", "auto"), train_cfg.get("steps_per_execution", "auto")
+    per_epoch = math.ceil(n_train / train_cfg["batch_size"]) if n_train else None
     if jit == "auto":
-        jit = True
+        jit = ((backend_name or backend()) != "tensorflow"
+               or (per_epoch is not None and per_epoch * train_cfg["epochs"] >= XLA_MIN_STEPS))
     if steps == "auto":
-        steps = STEPS_PER_EXECUTION
-        if n_train:
-            steps = min(steps, math.ceil(n_train / train_cfg["batch_size"]))
+        steps = min(STEPS_PER_EXECUTION, per_epoch or STEPS_PER_EXECUTION)
     return {"jit_compile": bool(jit), "steps_per_execution": max(1, int(steps))}
 
 
