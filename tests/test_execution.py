@@ -187,8 +187,9 @@ def test_an_unknown_backend_is_a_one_line_error():
 @pytest.mark.e2e
 def test_the_digits_report_builds_on_jax(tmp_path):
     pytest.importorskip("jax", reason="`make test` installs the JAX backend (requirements-jax.txt)")
+    # A dense and a convolutional study (CI time): every other kind shares their training path.
     proc = run_build(DIGITS, "--profile", "smoke", "--out", tmp_path, "--set", "backend=jax",
-                     env={"PYTHONUNBUFFERED": "1"}, timeout=900)
+                     "--studies", "depth,cnn_vs_baseline", env={"PYTHONUNBUFFERED": "1"}, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "digits.json").read_text())
     assert data["runs"] and all(r["status"] == "ok" for r in data["runs"])
