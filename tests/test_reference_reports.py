@@ -85,10 +85,11 @@ def test_imdb_models_report_r2(tmp_path, keras_dir, build):
 
 
 def test_cifar10_report_r4(tmp_path, keras_dir, build):
-    proc = build("cifar10.yaml", tmp_path, keras_dir)
+    # One of the file's three searches (CI time): search_2 and search_3 are the same kind with
+    # narrower spaces (the whole file's plan, search_3 included, is loaded in tests/test_references.py).
+    proc = build("cifar10.yaml", tmp_path, keras_dir, "--studies", "scale_up,regularization,tuning,search_1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    soup, data = check_report(tmp_path, "cifar10", ["scale_up", "regularization", "tuning", "search_1",
-                                                    "search_2", "search_3"])
+    soup, data = check_report(tmp_path, "cifar10", ["scale_up", "regularization", "tuning", "search_1"])
     softmax_only = next(r for r in data["runs"] if r["label"] == "softmax only")
     assert softmax_only["metrics"]["params"] == 3072 * 10 + 10
     grid = [r for r in data["runs"] if r["study"] == "tuning"]
