@@ -52,17 +52,11 @@ def feed_args(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0) ->
     return {"x": feeding.feed(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)}
 
 
-def backend() -> str:
-    """The Keras backend of this process (KERAS_BACKEND, read once when Keras is first imported)."""
-    import keras
-    return keras.backend.backend()
-
-
 def configure(threads: int | None = None) -> None:
     """Thread counts must be set before TensorFlow runs its first op; later calls are no-ops. JAX
     needs nothing here: its CPU client is single-threaded per op (XLA_FLAGS above) and
     deterministic."""
-    if backend() != "tensorflow":
+    if run_cache.keras_backend() != "tensorflow":
         return
     import tensorflow as tf
     # Each run builds a fresh model, which TensorFlow reports as "retracing": expected, not news.
@@ -80,7 +74,7 @@ def configure(threads: int | None = None) -> None:
 def pinned() -> bool:
     """Whether TensorFlow runs with the pinned intra-op thread count; not when a TensorFlow op ran
     before this module was imported (then its results are not those the run key stands for)."""
-    if backend() != "tensorflow":
+    if run_cache.keras_backend() != "tensorflow":
         return True
     import tensorflow as tf
     n = tf.config.threading.get_intra_op_parallelism_threads()  # 0: TensorFlow's own, from the environment
@@ -116,7 +110,7 @@ def execution(train_cfg: dict, n_train: int | None = None, backend_name: str | N
     jit, steps = train_cfg.get("jit_compile", "auto"), train_cfg.get("steps_per_execution", "auto")
     per_epoch = math.ceil(n_train / train_cfg["batch_size"]) if n_train else None
     if jit == "auto":
-        jit = ((backend_name or backend()) != "tensorflow"
+        jit = ((backend_name or run_cache.keras_backend()) != "tensorflow"
                or (per_epoch is not None and per_epoch * train_cfg["epochs"] >= XLA_MIN_STEPS))
     if steps == "auto":
         steps = min(STEPS_PER_EXECUTION, per_epoch or STEPS_PER_EXECUTION)
@@ -219,7 +213,7 @@ def run(spec: RunSpec, splits: Splits) -> RunRecord:
             keras.backend.clear_session()  # nothing of an earlier fold's (or attempt's) graph reaches this one
         keras.utils.set_random_seed(spec["seed"])
         model = compile_model(model_cfg, train_cfg, splits.x_train.shape[1:], n_classes, how)
-        if how["jit_compile"] and not model.jit_compile and backend() == "tensorflow":
+        if how["jit_compile"] and not model.jit_compile and run_cache.keras_backend() == "tensorflow":
             # Keras declines XLA on TensorFlow whenever deterministic ops are on, since a few XLA
             # kernels (GPU scatters) have no deterministic form; such a kernel raises and the run
             # falls back below. These models compile on the CPU and stay bit-identical from process
