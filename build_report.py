@@ -27,7 +27,7 @@ from helpers.config import load as config  # noqa: E402
 from helpers.config.errors import ConfigError  # noqa: E402
 from helpers.config.record import RESULTS, Status  # noqa: E402
 from helpers.data import registry as data  # noqa: E402
-from helpers.run import backend  # noqa: E402
+from helpers.run import backend, executor  # noqa: E402
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -53,7 +53,15 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(config.ROOT / "reports"), metavar="DIR",
                    help="output folder (default: reports/)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                   help="studies executed at once (default: min(2, cores)); each trains on one TensorFlow thread, so this is how a build uses more cores")
+                   help="study notebooks executed at once (default: min(2, cores)); their runs train "
+                        "on the cluster's workers")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="the local Dask cluster's worker processes, one TensorFlow thread each "
+                        "(default: one per core); not with --scheduler")
+    p.add_argument("--scheduler", default=os.environ.get(executor.ENV_SCHEDULER) or None, metavar="ADDRESS",
+                   help="train on an existing Dask cluster: its scheduler's address (tcp://host:8786) or "
+                        f"scheduler file (default: ${executor.ENV_SCHEDULER}; unset: a local cluster "
+                        "on 127.0.0.1, started for the build)")
     p.add_argument("--force", nargs="?", const="*", default=None, metavar="STUDIES",
                    help="train again instead of reusing cached runs: every study, or the "
                         "comma-separated ones named (--force width)")
@@ -198,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.jobs < 1:
             raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
+        if args.workers is not None and args.workers < 1:
+            raise ConfigError(f"--workers {args.workers}: must be at least 1")
+        if args.workers is not None and args.scheduler:
+            raise ConfigError(f"--workers {args.workers}: a cluster given by --scheduler (or "
+                              f"${executor.ENV_SCHEDULER}) has its own workers")
         wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies else None
         plan = config.load(args.params_file, profile=args.profile, studies=wanted, sets=args.sets)
         data.locate(plan.report.dataset)
@@ -224,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Imported after validation: bad input fails fast, without loading papermill or nbconvert.
     from helpers.build import execute, state
+    from helpers.build.cluster import Cluster, ClusterError
 
     name = Path(args.params_file).stem
     work = out / name
@@ -232,7 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     # SIGTERM ends a build the way Ctrl-C does: finished runs stay cached, the old report stays.
     signal.signal(signal.SIGTERM, _interrupt)
-    progress, preload = None, Preload()
+    progress, preload, dask = None, Preload(), None
+    datasets = tuple(sorted({s["config"]["data"]["dataset"] for p in plans for s in p.runs}))
+
+    def on_cluster():
+        nonlocal dask
+        if dask is None:
+            dask = Cluster.start(scheduler=args.scheduler, workers=args.workers, datasets=datasets,
+                                 log=str(work / "workers.log"))
+            where = (f"Dask scheduler {dask.address}, {len(dask.workers())} workers"
+                     + (f", dashboard {dask.dashboard}" if dask.dashboard else "")) if args.scheduler else \
+                f"{len(dask.workers())} local workers"
+            progress.write(f"Training on {where}")
+        return dask
     try:
         with BuildLock(out):
             work.mkdir(parents=True, exist_ok=True)
@@ -241,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             progress = Progress(total)
             outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
                                            on_study=progress.study, cache_dir=out / ".cache", force=force,
-                                           on_execute=preload.start)
+                                           on_execute=preload.start, cluster=on_cluster)
             progress.close()
+            if dask is not None:
+                dask.close()
+                dask = None
             html_path, json_path, key_path = out / f"{name}.html", out / f"{name}.json", work / "report.key"
             key = state.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
                                    [o.state_key for o in outcomes])
@@ -262,12 +291,20 @@ def main(argv: list[str] | None = None) -> int:
                     pdf.pdf(html_path, pdf_path, chromium)
                 except pdf.PdfError as e:
                     pdf_error = str(e)
+    except ClusterError as e:
+        if progress is not None:
+            progress.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # also while waiting for another build's lock
         if progress is not None:
             progress.close()
         print(f"\ninterrupted: finished runs are cached; no report written, "
               f"{out / (name + '.html')} is as it was", file=sys.stderr)
         return 130
+    finally:
+        if dask is not None:  # queued runs are cancelled; what finished is cached
+            dask.close()
     print("\n" + summary_table(outcomes), file=sys.stderr)
     failed = [o.name for o in outcomes if o.status != Status.OK]
     print(f"\nReport: {html_path}" + (f" and {pdf_path}" if chromium and not pdf_error else "")

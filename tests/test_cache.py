@@ -281,10 +281,32 @@ def test_put_then_get(store):
     assert store.get("b" * 64) is None
 
 
-def test_put_overwrites(store):
-    key, _ = _put(store)
-    _put(store, key, {**RECORD, "status": "again"})
+def test_put_stores_once_and_replaces_only_when_asked(store):
+    key, folder = _put(store)
+    # A second writer of the same run (the build and a kernel both got the task's result) stores nothing.
+    assert store.put(key, {**RECORD, "status": "again"}, {"seed": 1}) is False
+    assert store.get(key)["status"] == "ok"
+    # A forced re-run replaces a different entry, and leaves no temporary folder behind.
+    assert store.put(key, {**RECORD, "status": "again"}, {"seed": 1}, replace=True) is True
     assert store.get(key)["status"] == "again"
+    assert store.put(key, {**RECORD, "status": "again"}, {"seed": 1}, replace=True) is False  # identical
+    assert [p.name for p in store.runs.iterdir()] == [key]
+
+
+def test_concurrent_writers_store_a_run_once(store):
+    import threading
+    results, go = [], threading.Barrier(8)
+
+    def write():
+        go.wait()
+        results.append(store.put("c" * 64, RECORD, {"seed": 1}))
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+    assert store.get("c" * 64) == RECORD and [p.name for p in store.runs.iterdir()] == ["c" * 64]
 
 
 def _edit_record(folder: Path):

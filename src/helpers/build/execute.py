@@ -173,15 +173,18 @@ class EventWatcher(threading.Thread):
 def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: Callable[[dict], None],
                 on_study: Callable[[Outcome], None], notebooks: Path = NOTEBOOKS,
                 cache_dir: Path | None = None, force: set[str] | bool = False,
-                on_execute: Callable[[], None] | None = None) -> list[Outcome]:
-    """Run the studies that changed, ``jobs`` at a time (threads per kernel share the cores);
-    reuse the others. ``force``: True for all studies, or a set of study names. ``on_execute`` is
-    called before the first kernel starts, when some study is to be executed (once per phase: a
-    robustness study runs in a second one)."""
+                on_execute: Callable[[], None] | None = None,
+                cluster: Callable[[], object] | None = None) -> list[Outcome]:
+    """Run the studies that changed, ``jobs`` kernels at a time; reuse the others. ``force``: True
+    for all studies, or a set of study names. ``on_execute`` is called before the first kernel
+    starts, when some study is to be executed (once per phase: a robustness study runs in a second
+    one); then ``cluster()`` gives the Dask cluster (helpers.build.cluster) the kernels' runs train
+    on, and every run of the phase is submitted to it at once."""
     later = [p for p in plans if kinds.KINDS[p.kind].after_others]
     if later and len(later) < len(plans):
         return _robustness_last(plans, later, out_dir, jobs=jobs, on_event=on_event, on_study=on_study,
-                                notebooks=notebooks, cache_dir=cache_dir, force=force, on_execute=on_execute)
+                                notebooks=notebooks, cache_dir=cache_dir, force=force, on_execute=on_execute,
+                                cluster=cluster)
     forced = (lambda name: True) if force is True else (lambda name: bool(force) and name in force)
     states = {p.name: state_of.study(p, notebooks) for p in plans} if cache_dir else {}
     reused = {}
@@ -200,6 +203,9 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
         import IPython  # noqa: F401
     if todo and on_execute is not None:
         on_execute()
+    dask = cluster() if todo and cluster is not None else None
+    if dask is not None and cache_dir:
+        dask.prefetch(todo, states, cache_dir, force)
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo) or 1)))
     kernel_env(threads)
     for plan in todo:  # stale events from an earlier build must not be replayed
@@ -213,9 +219,9 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
         watcher.poll()  # this study's last runs are reported before the study itself
         on_study(outcome)
         return outcome
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    threads_pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = [pool.submit(one, plan) for plan in todo]
+        futures = [threads_pool.submit(one, plan) for plan in todo]
         pending = set(futures)
         while pending:
             # A timed wait: the kernel may hand Ctrl-C or SIGTERM to any of the build's threads, and
@@ -225,12 +231,14 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
     except KeyboardInterrupt:
         # Kernels are stopped first: a thread waiting on a kernel ends only when its kernel does.
         stop_kernels()
-        pool.shutdown(wait=False, cancel_futures=True)
+        threads_pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
         watcher.done.set()
         watcher.join()
-    pool.shutdown()
+    threads_pool.shutdown()
+    if dask is not None:
+        dask.release()
     return [reused.get(p.name) or done[p.name] for p in plans]
 
 

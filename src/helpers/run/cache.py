@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -110,12 +111,16 @@ def _device_class(tensorflow_loaded: bool) -> str:
     return "gpu" if gpus and _cuda_build() else "cpu"
 
 
+# Set by a build on a remote cluster: the device class its workers' Keras sees (helpers.build.cluster).
+ENV_DEVICE = "STUDYBOOK_DEVICE_CLASS"
+
+
 def device() -> dict:
     """Where training runs: the device class (a GPU's kernels compute other sums than the CPU's) and
     TF_ENABLE_ONEDNN_OPTS (it switches the CPU kernels; unset, TensorFlow decides by CPU). Asked of
     TensorFlow once it is loaded (the training kernel); before that (the build's state check), told
     from the environment, the NVIDIA driver and TensorFlow's build info without loading it."""
-    return {"class": _device_class("tensorflow" in sys.modules),
+    return {"class": os.environ.get(ENV_DEVICE) or _device_class("tensorflow" in sys.modules),
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 
 
@@ -186,18 +191,57 @@ class RunCache:
             shutil.rmtree(folder, ignore_errors=True)
             return None
 
-    def put(self, key: str, record: dict, inputs: dict) -> None:
+    def put(self, key: str, record: dict, inputs: dict, *, replace: bool = False,
+            origin: dict | None = None) -> bool:
+        """Store a run's record once: the entry is written in a folder of its own and renamed into
+        place, so a reader never sees part of it and of two writers (the build and a kernel given
+        the same task's result) one stores it. ``replace``: a forced re-run's entry replaces a
+        different one. ``origin``: which build trained it for which study (kept in the meta file,
+        outside the record's hash). True when this call stored it."""
         folder = self._dir(key)
-        folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(record, allow_nan=False)
-        write_atomic(folder / "record.json", text)
-        meta = {"key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "inputs": inputs}
-        write_atomic(folder / "meta.json", json.dumps(meta, indent=1))  # last: marks the entry complete
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if folder.exists():
+            if not replace or self._sha(folder) == digest:
+                return False
+        self.runs.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=self.runs))
+        write_atomic(tmp / "record.json", text)
+        meta = {"key": key, "sha256": digest, "inputs": inputs, "trained": origin}
+        write_atomic(tmp / "meta.json", json.dumps(meta, indent=1))
+        if replace and folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.old.", dir=self.runs))
+            try:
+                os.replace(folder, old / "entry")
+            except FileNotFoundError:
+                pass
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(tmp, folder)  # fails when another writer's entry is already in place
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return False
+        return True
+
+    def origin(self, key: str) -> dict:
+        """Which build trained an entry, for which study ({} if not said)."""
+        try:
+            return json.loads((self._dir(key) / "meta.json").read_text()).get("trained") or {}
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _sha(folder: Path) -> str | None:
+        try:
+            return json.loads((folder / "meta.json").read_text()).get("sha256")
+        except (OSError, ValueError):
+            return None
 
     def size(self) -> tuple[int, int]:
         """(entries, bytes) under the cache root."""
         files = [p for p in self.root.rglob("*") if p.is_file()] if self.root.exists() else []
-        return len(list(self.runs.glob("*/meta.json"))) if self.runs.exists() else 0, sum(p.stat().st_size for p in files)
+        entries = [p for p in self.runs.glob("*/meta.json") if not p.parent.name.startswith(".")] if self.runs.exists() else []
+        return len(entries), sum(p.stat().st_size for p in files)
 
     def clear(self) -> tuple[int, int]:
         entries, size = self.size()

@@ -135,7 +135,7 @@ def _hypermodel(spec: dict, input_shape: tuple, n_classes: int, chance: float):
         def build(self, hp):
             model_cfg, train_cfg = configure(declare(hp, space, base_layers), space, base["model"], base["training"])
             keras.utils.set_random_seed(self.seed)  # every trial's first execution starts as a run does
-            return training.compile_model(model_cfg, train_cfg, input_shape, n_classes)
+            return training.compile_model(model_cfg, train_cfg, input_shape, n_classes, seed=self.seed)
 
         def fit(self, hp, model, x, y, validation_data, callbacks=(), **kwargs):
             _, train_cfg = configure(hp.values, space, base["model"], base["training"])

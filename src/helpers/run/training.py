@@ -36,6 +36,7 @@ from helpers.data.registry import content_hash  # noqa: E402
 from helpers.data.splits import CV_KEYS, Splits  # noqa: E402
 from helpers.run import (
     cache as run_cache,  # noqa: E402
+    executor,
     metrics,
     models,
 )
@@ -118,13 +119,13 @@ def execution(train_cfg: dict, n_train: int | None = None, backend_name: str | N
 
 
 def compile_model(model_cfg: dict, train_cfg: dict, input_shape: tuple, n_classes: int,
-                  how: dict | None = None):
+                  how: dict | None = None, seed: int = 0):
     """The model of a configuration, compiled as every run trains it (helpers.search uses it too);
-    ``how``: execution()'s settings (default: plain, one step per call)."""
+    ``how``: execution()'s settings (default: plain, one step per call); ``seed``: its layers'."""
     import keras
 
     binary = n_classes == 2
-    model = models.build(model_cfg, input_shape, n_classes)
+    model = models.build(model_cfg, input_shape, n_classes, seed)
     optimizer = getattr(keras.optimizers, OPTIMIZERS[train_cfg["optimizer"]])(
         learning_rate=train_cfg["learning_rate"])
     if train_cfg["loss"] in CROSSENTROPY:  # the cross-entropy that matches the output layer
@@ -209,10 +210,9 @@ def run(spec: RunSpec, splits: Splits) -> RunRecord:
     val = feed_args(splits.x_val, y_val, 1024) if y_val is not None else None
 
     def fit_model(how: dict):
-        if any(k in spec["config"]["data"] for k in CV_KEYS) or how != first:
-            keras.backend.clear_session()  # nothing of an earlier fold's (or attempt's) graph reaches this one
+        keras.backend.clear_session()  # nothing of an earlier run's (or attempt's) graph reaches this one
         keras.utils.set_random_seed(spec["seed"])
-        model = compile_model(model_cfg, train_cfg, splits.x_train.shape[1:], n_classes, how)
+        model = compile_model(model_cfg, train_cfg, splits.x_train.shape[1:], n_classes, how, spec["seed"])
         if how["jit_compile"] and not model.jit_compile and run_cache.keras_backend() == "tensorflow":
             # Keras declines XLA on TensorFlow whenever deterministic ops are on, since a few XLA
             # kernels (GPU scatters) have no deterministic form; such a kernel raises and the run
@@ -233,7 +233,7 @@ def run(spec: RunSpec, splits: Splits) -> RunRecord:
                         epochs=train_cfg["epochs"], callbacks=callbacks, verbose=0)
         return model, fit, diverge, time.perf_counter() - start, ran
 
-    first = how = execution(train_cfg, len(splits.y_train))
+    how = execution(train_cfg, len(splits.y_train))
     fallback = None
     try:
         with warnings.catch_warnings():  # Keras's own "Proceeding with jit_compile=False": said below
@@ -295,55 +295,116 @@ def emit(events_path, **event) -> None:
             f.write(json.dumps(_clean(event)) + "\n")
 
 
+def failed(spec: RunSpec, error: BaseException, tb: str = "") -> RunRecord:
+    """A run that raised: shown in its study with the first line of the error, never cached."""
+    first = (str(error).strip().splitlines() or [""])[0]
+    return {**spec, "status": Status.FAILED, "error": f"{type(error).__name__}: {first}"[:500],
+            "traceback": tb or traceback.format_exc(limit=8), "cached": False}
+
+
+def task(spec: RunSpec) -> RunRecord:
+    """Train one run where this is called (a Dask worker, or this process) and return its record;
+    a run that raises becomes a failed record, so Dask retries only runs whose worker died."""
+    try:
+        d = spec["config"]["data"]
+        # A cross-validation run loads the report's split, then re-splits it (data.splits.split).
+        options = {k: v for k, v in d.items() if k not in ("dataset", *CV_KEYS)}
+        # (The raw files are decoded once per process: data.registry.read_raw.)
+        return run(spec, data_splits.split(data_splits.load(d["dataset"], **options), d))
+    except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
+        return failed(spec, e)
+
+
+def warm(log: str | None = None) -> str:
+    """Load the training stack (TensorFlow or JAX: seconds) before a worker's first task needs it;
+    returns the device class training sees there (part of every run key). ``log``: a file this
+    process's output goes to from now on (a local worker's: TensorFlow's C++ logging writes to the
+    descriptors themselves, over the build's progress lines)."""
+    if log:
+        with open(log, "ab") as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
+    configure()
+    import keras  # noqa: F401
+    return run_cache.device()["class"]
+
+
 IDENTITY = ("study", "kind", "label", "axis", "baseline", "reference")  # how a run is shown; not what it computes
+# A build's id, set for its kernels: a run it trained and stored (helpers.build.cluster) before the
+# kernel asked is still "trained" for the study it was trained for, not "reused".
+ENV_BUILD = "STUDYBOOK_BUILD"
+
+
+def keep(cache: run_cache.RunCache, key: str, record: RunRecord, inputs: dict, *, replace: bool = False,
+          trained_for: str | None = None) -> bool:
+    """Cache a finished run (a result: failures never are) without how it is shown; True when this
+    call stored it (the build and a kernel may both be handed the same task's result)."""
+    if record["status"] not in (Status.OK, Status.DIVERGED):
+        return False
+    return cache.put(key, {k: v for k, v in record.items() if k not in IDENTITY + ("key", "cached")}, inputs,
+                     replace=replace, origin={"build": os.environ.get(ENV_BUILD), "study": trained_for})
+
+
+def _trained_here(origin: dict, study: str) -> bool:
+    build = os.environ.get(ENV_BUILD)
+    return bool(build) and origin.get("build") == build and origin.get("study") == study
 
 
 def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: int | None = None,
             cache_dir: str | None = None, force: bool = False) -> list[RunRecord]:
-    """Train every spec not already in the cache; a run that raises becomes a failed record (never
-    cached) and the others go on. Each finished run is cached at once, so a crash loses only the
-    run in progress."""
-    configure(threads)
+    """Train every spec not already in the cache (helpers.run.executor: on the build's cluster, or
+    here); a run that raises becomes a failed record (never cached) and the others go on. Each
+    finished run is cached at once, so a crash loses only the runs in progress."""
+    local = executor.client() is None
+    if local:  # a kernel that only submits runs never loads TensorFlow
+        configure(threads)
     store = run_cache.RunCache(cache_dir) if cache_dir else None
-    if store is not None and not pinned():
+    if store is not None and local and not pinned():
         warnings.warn(f"TensorFlow was started before helpers.run.training.configure, with other than "
                       f"{INTRA_OP_THREADS} intra-op thread(s): these runs are trained, not cached or "
                       "taken from the cache (restart the kernel to use the cache)", stacklevel=2)
         store = None
-    loaded: dict[str, Splits] = {}
-    records = []
-    for i, spec in enumerate(specs, 1):
-        emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i, total=len(specs))
-        record, key, inputs = None, None, None
-        d = spec["config"]["data"]
-        # A cross-validation run (helpers.data.splits.split) loads the report's split, then re-splits it.
-        options = {k: v for k, v in d.items() if k not in ("dataset", *CV_KEYS)}
-        try:
-            if store is not None:
-                inputs = run_cache.key_inputs(spec, content_hash(d["dataset"]))
-                key = run_cache.run_key(spec, inputs["data_files"])
-                hit = None if force else store.get(key)
-                if hit is not None:
-                    record = {**hit, **{k: spec[k] for k in IDENTITY}, "key": key, "cached": True}
-            if record is None:
-                data_key = json.dumps({"dataset": d["dataset"], **options}, sort_keys=True)
-                if data_key not in loaded:
-                    loaded[data_key] = data_splits.load(d["dataset"], **options)
-                record = run(spec, data_splits.split(loaded[data_key], d))
-                record.update(key=key, cached=False)
-                if store is not None:
-                    store.put(key, {k: v for k, v in record.items() if k not in IDENTITY + ("key", "cached")},
-                              inputs)
-        except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
-            first = (str(e).strip().splitlines() or [""])[0]
-            record = {**spec, "status": Status.FAILED, "error": f"{type(e).__name__}: {first}"[:500],
-                      "traceback": traceback.format_exc(limit=8), "key": key, "cached": False}
-        records.append(record)
+    records: list[RunRecord | None] = [None] * len(specs)
+    keys: list[str | None] = [None] * len(specs)
+    inputs: list[dict | None] = [None] * len(specs)
+
+    def done(i: int, record: RunRecord, stored: bool = False) -> None:
+        records[i] = record
         m = record.get("metrics", {})
-        emit(events_path, event="done", study=spec["study"], label=spec["label"], index=i,
-              total=len(specs), status=record["status"], error=record.get("error"), reason=record.get("reason"),
-              cached=record.get("cached", False), val_accuracy=m.get("val_accuracy"),
-              test_accuracy=m.get("test_accuracy"), seconds=m.get("seconds"))
+        emit(events_path, event="done", study=specs[i]["study"], label=specs[i]["label"], index=i + 1,
+             total=len(specs), status=record["status"], error=record.get("error"), reason=record.get("reason"),
+             cached=record.get("cached", False), stored=stored,
+             val_accuracy=m.get("val_accuracy"), test_accuracy=m.get("test_accuracy"), seconds=m.get("seconds"))
+
+    todo = []
+    for i, spec in enumerate(specs):
+        try:
+            if store is not None or not local:  # a task's key is its run key
+                inputs[i] = run_cache.key_inputs(spec, content_hash(spec["config"]["data"]["dataset"]))
+                keys[i] = run_cache.run_key(spec, inputs[i]["data_files"])
+            hit = None if force or store is None else store.get(keys[i])
+        except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
+            emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i + 1, total=len(specs))
+            done(i, {**failed(spec, e), "key": keys[i]})
+            continue
+        if hit is not None:
+            emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i + 1, total=len(specs))
+            done(i, {**hit, **{k: spec[k] for k in IDENTITY}, "key": keys[i],
+                     "cached": not _trained_here(store.origin(keys[i]), spec["study"])})
+        else:
+            todo.append(i)
+    started = lambda j: emit(events_path, event="start", study=specs[todo[j]]["study"],  # noqa: E731
+                             label=specs[todo[j]]["label"], index=todo[j] + 1, total=len(specs))
+    for j, record in executor.map_runs(task, [specs[i] for i in todo], [keys[i] for i in todo], on_submit=started):
+        i = todo[j]
+        if isinstance(record, BaseException):
+            record = failed(specs[i], record, f"{type(record).__name__}: {record}")
+        # The task may have been another study's, of the same key: the record is this spec's, and
+        # a run trained for another study is reused here.
+        owner = record.get("study")
+        record = {**record, **specs[i], "key": keys[i], "cached": owner != specs[i]["study"]}
+        stored = store is not None and keep(store, keys[i], record, inputs[i], replace=force, trained_for=owner)
+        done(i, record, stored)
     return records
 
 

@@ -1,0 +1,180 @@
+"""The build's Dask cluster: every run trains as a task on it (helpers.run.executor).
+
+By default a LocalCluster of single-threaded worker processes, on 127.0.0.1 only, kept for the
+whole build; with ``--scheduler`` (or STUDYBOOK_SCHEDULER) an existing cluster, checked first: a
+worker that sees other data files, code or package versions than the build would make runs whose
+cache keys lie, so the build stops (exit 2) naming it. The build submits every run of the studies
+it executes at once (``prefetch``), so the workers never wait for a kernel to start, and stores
+each finished run in the cache itself; the kernels ask for the same tasks by key and get the same
+results."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from helpers.config.plan import StudyPlan
+from helpers.data.registry import DatasetMissing, content_hash
+from helpers.run import cache, executor, training
+
+# An unreachable scheduler is said within this (the build has not trained anything yet).
+CONNECT_TIMEOUT = "10s"
+ENV_BUILD = training.ENV_BUILD
+
+
+class ClusterError(Exception):
+    """The cluster cannot train this build's runs as their keys say; str() is one line."""
+
+
+def preflight(datasets: list[str]) -> dict:
+    """What a worker would train with (run there): the inputs of a run key that are not in the
+    spec, and the device class its Keras sees."""
+    data = {}
+    for name in datasets:
+        try:
+            data[name] = content_hash(name)
+        except DatasetMissing as e:
+            data[name] = f"missing ({e})"
+    return {"versions": cache.versions(), "sources": cache.source_hash(), "data": data,
+            "device": training.warm()}
+
+
+def _mismatch(worker: str, mine: dict, theirs: dict) -> str | None:
+    for name, value in theirs["data"].items():
+        if value != mine["data"][name]:
+            what = value if value.startswith("missing") else "other files (content hash differs)"
+            return f"worker {worker} cannot train on {name}: {what}"
+    if theirs["sources"] != mine["sources"]:
+        return f"worker {worker} runs other training code (helpers/data, helpers/run differ from this checkout)"
+    for k in sorted(set(mine["versions"]) | set(theirs["versions"])):
+        if mine["versions"].get(k) != theirs["versions"].get(k):
+            return (f"worker {worker} has {k} {theirs['versions'].get(k)}, this build "
+                    f"{mine['versions'].get(k)}")
+    return None
+
+
+@dataclass
+class Cluster:
+    client: object
+    address: str
+    local: object = None                 # the LocalCluster this build started, else None
+    dashboard: str | None = None
+    held: dict = field(default_factory=dict)   # task key -> future, released at the end of a phase
+    writer: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, *, scheduler: str | None = None, workers: int | None = None,
+              datasets: tuple[str, ...] = (), log: str | None = None) -> Cluster:
+        """Join ``scheduler`` (an address or a scheduler file) and check its workers, or start a
+        local cluster of ``workers`` single-threaded processes (default: one per core) whose
+        output (TensorFlow's C++ logging) goes to the file ``log``."""
+        import dask
+        from distributed import Client
+        # Workers train in their task threads for seconds at a time: said by Dask, not news.
+        dask.config.set({"distributed.admin.tick.limit": "1h", "logging.distributed": "error"})
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        os.environ.setdefault(ENV_BUILD, uuid.uuid4().hex)
+        if scheduler is None:
+            from distributed import LocalCluster
+            # Loopback only, no dashboards: nothing of a default build listens beyond this machine.
+            local = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                 processes=True, host="127.0.0.1", dashboard_address=None,
+                                 worker_dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(local, set_as_default=False)
+            out = cls(client, local.scheduler_address, local=local)
+            # Each worker loads TensorFlow (or JAX) now, while the kernels start.
+            out.warming = [client.submit(training.warm, log, workers=[w], pure=False, allow_other_workers=False)
+                           for w in client.scheduler_info()["workers"]]
+        else:
+            try:
+                client = (Client(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+                          if os.path.isfile(scheduler) else
+                          Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False))
+            except (OSError, TimeoutError) as e:
+                raise ClusterError(f"--scheduler {scheduler}: no Dask scheduler answered within "
+                                   f"{CONNECT_TIMEOUT} ({type(e).__name__})") from None
+            out = cls(client, client.scheduler.address, dashboard=client.dashboard_link or None)
+            out.check(datasets)
+        os.environ[executor.ENV_SCHEDULER] = out.address  # the kernels' clients
+        return out
+
+    def workers(self) -> list[str]:
+        return sorted(self.client.scheduler_info()["workers"])
+
+    def check(self, datasets: tuple[str, ...]) -> None:
+        """Every worker must see the data, code and versions this build keys its runs with; their
+        Keras must see one device class, which then stands in the keys (a GPU worker's sums
+        differ from a CPU's)."""
+        names = self.workers()
+        if not names:
+            raise ClusterError(f"--scheduler {self.address}: the scheduler has no workers")
+        futures = {w: self.client.submit(preflight, list(datasets), workers=[w], pure=False,
+                                         allow_other_workers=False) for w in names}
+        mine = {"versions": cache.versions(), "sources": cache.source_hash(),
+                "data": {name: content_hash(name) for name in datasets}}
+        devices = {}
+        for w, f in futures.items():
+            theirs = f.result()
+            problem = _mismatch(w, mine, theirs)
+            if problem:
+                raise ClusterError(problem)
+            devices[w] = theirs["device"]
+        if len(set(devices.values())) > 1:
+            raise ClusterError("workers train on different devices (" + ", ".join(
+                f"{w}: {d}" for w, d in devices.items()) + "): a run's numbers would depend on where it ran")
+        os.environ[cache.ENV_DEVICE] = next(iter(devices.values()))
+
+    def prefetch(self, plans: list[StudyPlan], states: dict, cache_dir, force) -> None:
+        """Submit every run of ``plans`` that the cache does not hold (all of a forced study's),
+        in study order, and store each result as it finishes; the first study asking for a run
+        is the one it is trained for."""
+        store = cache.RunCache(cache_dir)
+        todo = {}
+        for plan in plans:
+            forced = force is True or (bool(force) and plan.name in force)
+            for spec, run in zip(plan.runs, states[plan.name]["runs"].values()):
+                key = run["key"]
+                if "search" in spec or key in todo or key in self.held:
+                    continue
+                if forced or store.get(key) is None:
+                    todo[key] = (spec, run["inputs"], forced)
+        if not todo:
+            return
+        futures = {}
+        for key, (spec, _, _) in todo.items():
+            futures[self.client.submit(training.task, spec, key=executor.task_key(key), priority=0)] = key
+        self.held.update({key: f for f, key in futures.items()})
+
+        def write() -> None:
+            from distributed import as_completed
+            for future in as_completed(futures, loop=self.client.loop):
+                key = futures[future]
+                spec, inputs, forced = todo[key]
+                try:
+                    record = future.result()
+                except Exception:  # noqa: BLE001 - the kernel that asks for it reports it
+                    continue
+                training.keep(store, key, record, inputs, replace=forced, trained_for=spec["study"])
+        self.writer = threading.Thread(target=write, daemon=True)
+        self.writer.start()
+
+    def release(self) -> None:
+        """End of a phase: every kernel has its results; the workers may forget them."""
+        if self.writer is not None:
+            self.writer.join()
+        for f in self.held.values():
+            f.release()
+        self.held.clear()
+
+    def close(self) -> None:
+        """Cancel what is queued (a remote cluster keeps running; a local one is stopped)."""
+        os.environ.pop(executor.ENV_SCHEDULER, None)
+        try:
+            if self.held:
+                self.client.cancel(list(self.held.values()))
+            self.client.close(timeout=5)
+        finally:
+            if self.local is not None:
+                self.local.close(timeout=10)
