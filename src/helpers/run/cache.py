@@ -78,11 +78,17 @@ def keras_backend() -> str:
 def versions() -> dict:
     """TensorFlow's and Keras's versions, and those of the libraries that draw the splits."""
     out = {"backend": keras_backend()}
-    for dist in ("tensorflow", "tensorflow-cpu", "keras") if out["backend"] == "tensorflow" else ("keras", "jax", "jaxlib"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
+    # TensorFlow's CPU and CUDA builds are two distributions of one version: named once, so a
+    # CPU-only build can drive GPU workers (the device class tells their sums apart).
+    for name, dists in ((("tensorflow", ("tensorflow", "tensorflow-cpu")), ("keras", ("keras",)))
+                        if out["backend"] == "tensorflow" else
+                        (("keras", ("keras",)), ("jax", ("jax",)), ("jaxlib", ("jaxlib",)))):
+        for dist in dists:
+            try:
+                out[name] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                pass
     return {**out, **split_versions()}
 
 
