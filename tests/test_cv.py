@@ -258,7 +258,7 @@ def digits_cv_runs(tmp_path_factory):
     params = tmp_path_factory.mktemp("params") / "cv.yaml"
     params.write_text("title: cv\ndataset: digits\ndata: {validation_split: 0.25}\n"
                       "profiles: {smoke: {train_samples: 240, test_samples: 60, epochs: 2}}\n"
-                      "base: {model: {hidden: [8]}, training: {epochs: 2, early_stopping: null}}\n"
+                      "base: {model: {hidden: [32]}, training: {epochs: 2, early_stopping: null}}\n"
                       "studies:\n  cv:\n    folds: 3\n    variants:\n      base: {}\n")
     runs = load.load(params, profile="smoke").studies["cv"].runs
     assert [(r["config"]["data"]["fold"], r["config"]["data"]["folds"]) for r in runs] == [(1, 3), (2, 3), (3, 3)]

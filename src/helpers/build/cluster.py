@@ -41,6 +41,25 @@ def preflight(datasets: list[str]) -> dict:
             "device": training.warm()}
 
 
+def cost(spec: dict) -> float:
+    """A run's relative training time, roughly: multiply-adds per sample (dense layers, and conv
+    layers on a 28×28 input) × samples × epochs, plus per-step overhead at small batches. Only
+    its order matters: the longest runs start first, so the build does not end on one of them
+    while the other workers idle."""
+    m, t, d = spec["config"]["model"], spec["config"]["training"], spec["config"]["data"]
+    width, area, channels, work = 784, 784.0, 1, 0.0
+    if m.get("kind") == "cnn":
+        for f in m.get("filters", []):
+            work += area * channels * f * m.get("kernel_size", 3) ** 2
+            area, channels = area / m.get("pool_size", 2) ** 2, f
+        width = int(area * channels)
+    for units in m.get("hidden", []):
+        work += width * units
+        width = units
+    work += width * 10
+    return work * (d.get("train_samples") or 50_000) * t["epochs"] * (1 + 32 / t["batch_size"])
+
+
 def _mismatch(worker: str, mine: dict, theirs: dict) -> str | None:
     for name, value in theirs["data"].items():
         if value != mine["data"][name]:
@@ -128,8 +147,8 @@ class Cluster:
 
     def prefetch(self, plans: list[StudyPlan], states: dict, cache_dir, force) -> None:
         """Submit every run of ``plans`` that the cache does not hold (all of a forced study's),
-        in study order, and store each result as it finishes; the first study asking for a run
-        is the one it is trained for."""
+        longest first (``cost``), and store each result as it finishes; the first study asking for
+        a run is the one it is trained for."""
         store = cache.RunCache(cache_dir)
         todo = {}
         for plan in plans:
@@ -143,8 +162,11 @@ class Cluster:
         if not todo:
             return
         futures = {}
-        for key, (spec, _, _) in todo.items():
-            futures[self.client.submit(training.task, spec, key=executor.task_key(key), priority=0)] = key
+        longest_first = sorted(todo, key=lambda k: -cost(todo[k][0]))
+        for rank, key in enumerate(longest_first):
+            # Below a kernel's own submissions (executor.map_runs: priority 1 and up).
+            priority = -1 - rank
+            futures[self.client.submit(training.task, todo[key][0], key=executor.task_key(key), priority=priority)] = key
         self.held.update({key: f for f, key in futures.items()})
 
         def write() -> None:

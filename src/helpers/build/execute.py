@@ -199,8 +199,11 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
     if todo:
         # Imported here, before any thread: starting a kernel imports IPython.paths (jupyter_client's
         # kernel specs) while on_execute's preload may be importing IPython itself, and two threads
-        # importing a package and its submodule at once deadlock in importlib (KeyError: 'IPython').
+        # importing a package and its submodule at once deadlock in importlib (KeyError: 'IPython')
+        # or see it half-initialised (ImportError: AsyncKernelManager from jupyter_client.manager).
         import IPython  # noqa: F401
+        import jupyter_client.manager  # noqa: F401
+        import papermill  # noqa: F401
     if todo and on_execute is not None:
         on_execute()
     dask = cluster() if todo and cluster is not None else None
