@@ -158,7 +158,7 @@ def test_cnn_with_four_pooling_blocks_still_builds():
 
 def seeded_build(model_spec: dict, seed: int):
     keras.utils.set_random_seed(seed)  # what training does before it builds a run's model
-    return models.build(model_spec, (28, 28), 10)
+    return models.build(model_spec, (28, 28), 10, seed)  # every random layer seeded from the run's seed
 
 
 def weights(model) -> list[np.ndarray]:
