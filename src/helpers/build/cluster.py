@@ -20,7 +20,7 @@ from helpers.data.registry import DatasetMissing, content_hash
 from helpers.run import cache, executor, training
 
 # An unreachable scheduler is said within this (the build has not trained anything yet).
-CONNECT_TIMEOUT = "10s"
+CONNECT_TIMEOUT = executor.CONNECT_TIMEOUT
 ENV_BUILD = training.ENV_BUILD
 
 
@@ -82,6 +82,7 @@ class Cluster:
     dashboard: str | None = None
     held: dict = field(default_factory=dict)   # task key -> future, released at the end of a phase
     writer: threading.Thread | None = None
+    warming: list = field(default_factory=list)  # a local cluster's workers loading TensorFlow
 
     @classmethod
     def start(cls, *, scheduler: str | None = None, workers: int | None = None,
@@ -192,7 +193,8 @@ class Cluster:
 
     def close(self) -> None:
         """Cancel what is queued (a remote cluster keeps running; a local one is stopped)."""
-        os.environ.pop(executor.ENV_SCHEDULER, None)
+        for name in (executor.ENV_SCHEDULER, ENV_BUILD, cache.ENV_DEVICE):  # nothing outlives the build's cluster
+            os.environ.pop(name, None)
         try:
             if self.held:
                 self.client.cancel(list(self.held.values()))

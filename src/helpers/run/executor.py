@@ -12,7 +12,8 @@ import os
 from typing import Any, Callable, Iterator
 
 ENV_SCHEDULER = "STUDYBOOK_SCHEDULER"
-# How long a kernel waits for the build's scheduler: it is already up when the kernel starts.
+# How long a client waits for a scheduler: the build's is up when its kernels start, and a build
+# given an unreachable one says so within this.
 CONNECT_TIMEOUT = "10s"
 
 
