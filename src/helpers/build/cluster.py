@@ -109,9 +109,7 @@ class Cluster:
                            for w in client.scheduler_info()["workers"]]
         else:
             try:
-                client = (Client(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-                          if os.path.isfile(scheduler) else
-                          Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False))
+                client = executor.connect(scheduler)
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"--scheduler {scheduler}: no Dask scheduler answered within "
                                    f"{CONNECT_TIMEOUT} ({type(e).__name__})") from None

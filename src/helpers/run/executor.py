@@ -22,8 +22,11 @@ def client():
     """This process's Dask client, connected to the scheduler named in STUDYBOOK_SCHEDULER (an
     address, or a scheduler file); None when there is none (runs then train in this process)."""
     where = os.environ.get(ENV_SCHEDULER, "").strip()
-    if not where:
-        return None
+    return connect(where) if where else None
+
+
+def connect(where: str):
+    """A Dask client of the scheduler at ``where``: an address (tcp://host:8786) or a scheduler file."""
     from distributed import Client
     if os.path.isfile(where):
         return Client(scheduler_file=where, timeout=CONNECT_TIMEOUT, set_as_default=False)

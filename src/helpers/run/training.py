@@ -376,6 +376,10 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
              cached=record.get("cached", False), stored=stored,
              val_accuracy=m.get("val_accuracy"), test_accuracy=m.get("test_accuracy"), seconds=m.get("seconds"))
 
+    def started(i: int) -> None:
+        emit(events_path, event="start", study=specs[i]["study"], label=specs[i]["label"], index=i + 1,
+             total=len(specs))
+
     todo = []
     for i, spec in enumerate(specs):
         try:
@@ -384,18 +388,17 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
                 keys[i] = run_cache.run_key(spec, inputs[i]["data_files"])
             hit = None if force or store is None else store.get(keys[i])
         except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
-            emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i + 1, total=len(specs))
+            started(i)
             done(i, {**failed(spec, e), "key": keys[i]})
             continue
         if hit is not None:
-            emit(events_path, event="start", study=spec["study"], label=spec["label"], index=i + 1, total=len(specs))
+            started(i)
             done(i, {**hit, **{k: spec[k] for k in IDENTITY}, "key": keys[i],
                      "cached": not _trained_here(store.origin(keys[i]), spec["study"])})
         else:
             todo.append(i)
-    started = lambda j: emit(events_path, event="start", study=specs[todo[j]]["study"],  # noqa: E731
-                             label=specs[todo[j]]["label"], index=todo[j] + 1, total=len(specs))
-    for j, record in executor.map_runs(task, [specs[i] for i in todo], [keys[i] for i in todo], on_submit=started):
+    for j, record in executor.map_runs(task, [specs[i] for i in todo], [keys[i] for i in todo],
+                                       on_submit=lambda j: started(todo[j])):
         i = todo[j]
         if isinstance(record, BaseException):
             record = failed(specs[i], record, f"{type(record).__name__}: {record}")
