@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Imported after validation: bad input fails fast, without loading papermill or nbconvert.
     from helpers.build import execute, state
-    from helpers.build.cluster import Cluster, ClusterError
+    from helpers.build.cluster import Cluster, ClusterError, wanted
 
     name = Path(args.params_file).stem
     work = out / name
@@ -249,15 +249,24 @@ def main(argv: list[str] | None = None) -> int:
     progress, preload, dask = None, Preload(), None
     datasets = tuple(sorted({s["config"]["data"]["dataset"] for p in plans for s in p.runs}))
 
-    def on_cluster():
+    def start_cluster():
         nonlocal dask
+        dask = Cluster.start(scheduler=args.scheduler, workers=args.workers, datasets=datasets,
+                             log=str(work / "workers.log"))
+        where = (f"Dask scheduler {dask.address}, {len(dask.workers())} workers"
+                 + (f", dashboard {dask.dashboard}" if dask.dashboard else "")) if args.scheduler else \
+            f"{len(dask.workers())} local workers"
+        progress.write(f"Training on {where}")
+
+    def on_cluster(todo, states):
+        """The cluster with the runs of ``todo`` submitted; a local one is started when a run is
+        first to be trained (a re-render that trains nothing starts none)."""
+        runs = wanted(todo, states, out / ".cache", force, held=dask.held if dask else ())
+        if not runs and dask is None:
+            return None
         if dask is None:
-            dask = Cluster.start(scheduler=args.scheduler, workers=args.workers, datasets=datasets,
-                                 log=str(work / "workers.log"))
-            where = (f"Dask scheduler {dask.address}, {len(dask.workers())} workers"
-                     + (f", dashboard {dask.dashboard}" if dask.dashboard else "")) if args.scheduler else \
-                f"{len(dask.workers())} local workers"
-            progress.write(f"Training on {where}")
+            start_cluster()
+        dask.prefetch(runs, out / ".cache")
         return dask
     try:
         with BuildLock(out):
@@ -265,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Building {out / (name + '.html')}: {len(plans)} studies, {total} runs, profile "
                   f"{plan.report.profile}, {args.jobs} at a time", file=sys.stderr, flush=True)
             progress = Progress(total)
+            if args.scheduler:
+                # Now, before any run key is made: its workers' device class stands in the keys,
+                # and a worker that cannot train this build stops it before anything runs.
+                start_cluster()
             outcomes = execute.run_studies(plans, work, jobs=args.jobs, on_event=progress.event,
                                            on_study=progress.study, cache_dir=out / ".cache", force=force,
                                            on_execute=preload.start, cluster=on_cluster)

@@ -238,3 +238,20 @@ def test_without_a_cluster_runs_train_in_the_process(monkeypatch, digits_plan):
     calls = []
     out = list(executor.map_runs(lambda x: calls.append(x) or x * 2, [1, 2, 3], [None] * 3))
     assert out == [(0, 2), (1, 4), (2, 6)] and calls == [1, 2, 3]
+
+
+def test_dasks_own_messages_go_to_the_workers_log_not_the_terminal(tmp_path, capfd):
+    """A nanny whose worker a Ctrl-C killed logs a traceback while the cluster stops: the user
+    must see the build's one line, not Dask's internals (found in CI: the SIGINT test saw one)."""
+    import distributed  # noqa: F401 - its logging set up as in a build
+    import logging
+    from helpers.build import cluster
+    log = tmp_path / "workers.log"
+    cluster._log_to(str(log))
+    logging.getLogger("distributed.nanny").error("Traceback: worker exited")
+    logging.getLogger("distributed.client").warning("connection closed")
+    logging.getLogger("distributed.core").info("chatter")
+    assert "worker exited" not in capfd.readouterr().err
+    text = log.read_text()
+    assert "distributed.nanny - ERROR - Traceback: worker exited" in text
+    assert "connection closed" in text and "chatter" not in text

@@ -527,6 +527,8 @@ def test_the_build_after_an_interrupted_one_says_why(first, tmp_path):
     assert b.returncode == 0, b.stderr[-3000:]
     assert (b.summary["depth"]["trained"], b.summary["width"]["why"]) == (0, "unchanged")
     assert b.summary["depth"]["why"] == "previous build did not finish"
+    # Depth's notebook ran again, but with every run cached nothing trains: no cluster is started.
+    assert "depth: done, 3 runs in" in b.stderr and "Training on" not in b.stderr, b.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -74,6 +74,40 @@ def _mismatch(worker: str, mine: dict, theirs: dict) -> str | None:
     return None
 
 
+def _log_to(log: str | None) -> None:
+    """Dask's own messages in the build process (a nanny whose worker died, a connection closed
+    while stopping) go to the workers' log, not to the terminal: what the user needs of them is
+    the run record or the one-line error the build gives."""
+    handler = logging.FileHandler(log) if log else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    handler.setLevel(logging.WARNING)
+    names = [n for n in list(logging.Logger.manager.loggerDict) if n == "distributed" or n.startswith("distributed.")]
+    for name in names or ["distributed"]:
+        logger = logging.getLogger(name)
+        for h in [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]:
+            logger.removeHandler(h)
+        logger.propagate = True  # up to the one handler below
+    root = logging.getLogger("distributed")
+    root.addHandler(handler)
+    root.propagate = False
+
+
+def wanted(plans: list[StudyPlan], states: dict, cache_dir, force, held=()) -> dict:
+    """The runs of ``plans`` to train: those the cache does not hold (all of a forced study's),
+    as key -> (spec, inputs, forced). A search trains its trials in its kernel (helpers.run.search)."""
+    store = cache.RunCache(cache_dir)
+    todo = {}
+    for plan in plans:
+        forced = force is True or (bool(force) and plan.name in force)
+        for spec, run in zip(plan.runs, states[plan.name]["runs"].values()):
+            key = run["key"]
+            if "search" in spec or key in todo or key in held:
+                continue
+            if forced or store.get(key) is None:
+                todo[key] = (spec, run["inputs"], forced)
+    return todo
+
+
 @dataclass
 class Cluster:
     client: object
@@ -94,7 +128,7 @@ class Cluster:
         from distributed import Client
         # Workers train in their task threads for seconds at a time: said by Dask, not news.
         dask.config.set({"distributed.admin.tick.limit": "1h", "logging.distributed": "error"})
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        _log_to(log)
         os.environ.setdefault(ENV_BUILD, uuid.uuid4().hex)
         if scheduler is None:
             from distributed import LocalCluster
@@ -144,22 +178,12 @@ class Cluster:
                 f"{w}: {d}" for w, d in devices.items()) + "): a run's numbers would depend on where it ran")
         os.environ[cache.ENV_DEVICE] = next(iter(devices.values()))
 
-    def prefetch(self, plans: list[StudyPlan], states: dict, cache_dir, force) -> None:
-        """Submit every run of ``plans`` that the cache does not hold (all of a forced study's),
-        longest first (``cost``), and store each result as it finishes; the first study asking for
-        a run is the one it is trained for."""
-        store = cache.RunCache(cache_dir)
-        todo = {}
-        for plan in plans:
-            forced = force is True or (bool(force) and plan.name in force)
-            for spec, run in zip(plan.runs, states[plan.name]["runs"].values()):
-                key = run["key"]
-                if "search" in spec or key in todo or key in self.held:
-                    continue
-                if forced or store.get(key) is None:
-                    todo[key] = (spec, run["inputs"], forced)
+    def prefetch(self, todo: dict, cache_dir) -> None:
+        """Submit the runs ``wanted`` found, longest first (``cost``), and store each result as it
+        finishes; the first study asking for a run is the one it is trained for."""
         if not todo:
             return
+        store = cache.RunCache(cache_dir)
         futures = {}
         longest_first = sorted(todo, key=lambda k: -cost(todo[k][0]))
         for rank, key in enumerate(longest_first):

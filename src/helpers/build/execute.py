@@ -174,12 +174,12 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
                 on_study: Callable[[Outcome], None], notebooks: Path = NOTEBOOKS,
                 cache_dir: Path | None = None, force: set[str] | bool = False,
                 on_execute: Callable[[], None] | None = None,
-                cluster: Callable[[], object] | None = None) -> list[Outcome]:
+                cluster: Callable[[list[StudyPlan], dict], object] | None = None) -> list[Outcome]:
     """Run the studies that changed, ``jobs`` kernels at a time; reuse the others. ``force``: True
     for all studies, or a set of study names. ``on_execute`` is called before the first kernel
     starts, when some study is to be executed (once per phase: a robustness study runs in a second
-    one); then ``cluster()`` gives the Dask cluster (helpers.build.cluster) the kernels' runs train
-    on, and every run of the phase is submitted to it at once."""
+    one); then ``cluster(plans, states)`` submits the runs those studies will train to the Dask
+    cluster (helpers.build.cluster) and gives it, or None when they train none."""
     later = [p for p in plans if kinds.KINDS[p.kind].after_others]
     if later and len(later) < len(plans):
         return _robustness_last(plans, later, out_dir, jobs=jobs, on_event=on_event, on_study=on_study,
@@ -206,9 +206,7 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
         import papermill  # noqa: F401
     if todo and on_execute is not None:
         on_execute()
-    dask = cluster() if todo and cluster is not None else None
-    if dask is not None and cache_dir:
-        dask.prefetch(todo, states, cache_dir, force)
+    dask = cluster(todo, states) if todo and cluster is not None and cache_dir else None
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo) or 1)))
     kernel_env(threads)
     for plan in todo:  # stale events from an earlier build must not be replayed
