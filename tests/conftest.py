@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,11 +82,99 @@ def digits_plan():
     return load.load(ROOT / "params" / "digits.yaml", profile="smoke")
 
 
-def run_build(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """build_report.py in a subprocess, as a user runs it; output captured as text."""
-    return subprocess.run([sys.executable, str(ROOT / "build_report.py"), *map(str, args)], cwd=cwd,
-                          env={**os.environ, "STUDYBOOK_OFFLINE": "1", **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+# --- Dask clusters the tests start: every process on 127.0.0.1, stopped by the test (or the session)
+DASK = Path(sys.executable).parent / "dask"
+def _start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([str(DASK), *args], stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "STUDYBOOK_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                                 "PYTHONPATH": str(ROOT / "src"), **(env or {})},
+                            cwd=log.parent, start_new_session=True)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+class DaskCluster:
+    """A scheduler (scheduler file, free port) and its workers, each a `dask worker` process with
+    one thread, all on 127.0.0.1."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.file, self.procs = folder, folder / "scheduler.json", []
+        self.procs.append(_start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", str(self.file)], folder / "scheduler.log"))
+        deadline = time.time() + 60
+        while not self.file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert self.file.exists(), (folder / "scheduler.log").read_text()
+
+    def worker(self, name: str, env: dict | None = None) -> None:
+        self.procs.append(_start(["worker", "--scheduler-file", str(self.file), "--nthreads", "1",
+                                  "--host", "127.0.0.1", "--no-dashboard", "--name", name],
+                                 self.folder / f"{name}.log", env))
+
+    def client(self, workers: int):
+        from distributed import Client
+        client = Client(scheduler_file=str(self.file), timeout="30s", set_as_default=False)
+        client.wait_for_workers(workers, timeout=60)
+        return client
+
+    def stop(self) -> None:
+        _stop(self.procs)
+
+
+_shared: DaskCluster | None = None
+
+
+def shared_scheduler() -> str:
+    """The scheduler file of two warm single-threaded workers that the session's builds share,
+    started at the first build that wants it and stopped when the session ends. Each build
+    would otherwise start (and warm, and stop) a local cluster of its own: some 20 s a build on
+    two cores, for dozens of builds whose subject is not where runs train (tests/test_cluster.py
+    and the interrupted builds of tests/test_resume.py use their own)."""
+    global _shared
+    if _shared is None:
+        cluster = DaskCluster(Path(tempfile.mkdtemp(prefix="studybook-dask-")))
+        _shared = cluster
+        cluster.worker("shared-1")
+        cluster.worker("shared-2")
+        # Waited for in a child process: a Client's event loop thread would stay in this one.
+        subprocess.run([sys.executable, "-c", "import sys; from distributed import Client; "
+                        "c = Client(scheduler_file=sys.argv[1], timeout='60s'); c.wait_for_workers(2, timeout=120); "
+                        "c.close()", str(cluster.file)], check=True, capture_output=True, timeout=180)
+    return str(_shared.file)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _shared is not None:
+        _shared.stop()
+
+
+# Where a build trains with the session's shared workers: not when it asks for a cluster of its own,
+# nor when its data or backend are its own (the workers would not see them: preflight, exit 2).
+OWN_CLUSTER = ("--scheduler", "--workers")
+OWN_ENV = ("STUDYBOOK_DATA_DIR", "KERAS_BACKEND", "STUDYBOOK_SCHEDULER")
+
+
+def run_build(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600,
+              shared: bool = True) -> subprocess.CompletedProcess:
+    """build_report.py in a subprocess, as a user runs it; output captured as text. Its runs train
+    on the session's shared workers (shared_scheduler) unless ``shared`` is False or it must not."""
+    env = {"STUDYBOOK_OFFLINE": "1", **(env or {})}
+    words = [str(a) for a in args]
+    if (shared and not any(w in OWN_CLUSTER for w in words) and not any(k in env for k in OWN_ENV)
+            and not any(w.startswith("backend=") for w in words)):
+        env["STUDYBOOK_SCHEDULER"] = shared_scheduler()
+    return subprocess.run([sys.executable, str(ROOT / "build_report.py"), *words], cwd=cwd,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

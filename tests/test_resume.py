@@ -55,9 +55,9 @@ class Build:
         return summary(self.stderr)
 
 
-def build(out: Path, *args: str, timeout: int = 600) -> Build:
+def build(out: Path, *args: str, timeout: int = 600, shared: bool = True) -> Build:
     return Build(run_build(PARAMS, "--profile", "smoke", "--out", out, *args,
-                           env={"PYTHONUNBUFFERED": "1"}, timeout=timeout))
+                           env={"PYTHONUNBUFFERED": "1"}, timeout=timeout, shared=shared))
 
 
 def hears_ctrl_c() -> None:
@@ -523,11 +523,11 @@ def test_the_build_after_an_interrupted_one_says_why(first, tmp_path):
     # What an interrupted build of depth leaves: its results removed (the old study state kept,
     # to explain the re-run), its finished runs cached.
     (out / NAME / "depth.results.json").unlink()
-    b = build(out, "--studies", ",".join(STUDIES))
+    b = build(out, "--studies", ",".join(STUDIES), shared=False)  # as by default: a local cluster if any
     assert b.returncode == 0, b.stderr[-3000:]
     assert (b.summary["depth"]["trained"], b.summary["width"]["why"]) == (0, "unchanged")
     assert b.summary["depth"]["why"] == "previous build did not finish"
-    # Depth's notebook ran again, but with every run cached nothing trains: no cluster is started.
+    # Depth's notebook ran again, but with every run cached nothing trains: no local cluster is started.
     assert "depth: done, 3 runs in" in b.stderr and "Training on" not in b.stderr, b.stderr
 
 
