@@ -75,6 +75,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                         "PATH as chromium, chromium-browser or google-chrome; see --chromium)")
     p.add_argument("--chromium", metavar="PATH",
                    help="the Chromium (or Chrome) executable that prints the PDF; implies --pdf")
+    p.add_argument("--show-config", nargs="?", const="*", metavar="STUDY",
+                   help="print the merged parameters of STUDY (default: of every study) as YAML, each value "
+                        "commented with the layer that set it: params/defaults.yaml, the study file "
+                        "params/studies/KIND.yaml, the report file, --set or --profile; trains and writes "
+                        "nothing")
     p.add_argument("--clear-cache", action="store_true",
                    help="delete the run cache (DIR/.cache), report its size, and exit")
     return p.parse_args(argv)
@@ -241,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
                               f"${executor.ENV_SCHEDULER}) has its own workers")
         wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies is not None else None
         plan = config.load(args.params_file, profile=args.profile, studies=wanted, sets=args.sets)
+        if args.show_config is not None:
+            from helpers.config.show import show
+            print(show(plan, None if args.show_config == "*" else args.show_config), end="")
+            return 0
         data.locate(plan.report.dataset)
         backend.use(plan.report.backend)  # before any run key or kernel: both read KERAS_BACKEND
         force: set[str] | bool = False

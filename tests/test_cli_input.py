@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import run_build
 
@@ -58,6 +59,8 @@ CASES = [
     ("ok", ["--workers", "0"], r"--workers 0: must be at least 1"),
     ("ok", ["--profile", "fast"], r"argument --profile: invalid choice: 'fast'"),
     ("ok", ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], r"--workers 2: a cluster given by --scheduler"),
+    ("ok", ["--show-config", "dpeth"], r"--show-config dpeth: no study 'dpeth' \(did you mean 'depth'\?\); "
+                                       r"this report has depth"),
 ]
 
 
@@ -76,3 +79,17 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, which, args,
     assert re.search(match, lines[0]), lines[0]
     assert snapshot(out) == before
     assert files["a file"].read_text() == "notes\n"
+
+
+@pytest.mark.parametrize("args", [["--show-config"], ["--show-config", "depth"], ["--set", "depth.units=8", "--show-config"]])
+def test_show_config_prints_yaml_and_touches_nothing(tmp_path, args):
+    out = tmp_path / "out"
+    before = previous_build(out)
+    files = params(tmp_path)
+    proc = run_build(files["ok"], "--out", out, *args, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    shown = yaml.safe_load(proc.stdout)
+    assert shown["dataset"] == "digits" and list(shown["studies"]) == ["depth"]
+    assert "# params/defaults.yaml" in proc.stdout and "# params/studies/depth.yaml" in proc.stdout
+    assert snapshot(out) == before

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers.config import layers, load
 from helpers.config.errors import ConfigError
@@ -501,3 +502,76 @@ def test_every_error_is_one_line_and_names_a_source():
         msg = str(info.value)
         assert "\n" not in msg
         assert re.match(r"^(--set|params/)", msg), msg
+
+
+# --- --show-config: the merged parameters, each value with the layer that set it ----------------
+
+def comments(text: str) -> dict[tuple, str]:
+    """key path -> the end-of-line comment of its line, in show's block-style YAML."""
+    out, path = {}, []
+    for line in text.splitlines():
+        code, _, comment = line.partition("  # ")
+        depth = (len(code) - len(code.lstrip())) // 2
+        path = path[:depth] + [code.strip().split(":")[0]]
+        if comment:
+            out[tuple(path)] = comment
+    return out
+
+
+# (the report file, --set items, the study shown, a key path, the layer its value comes from)
+PROVENANCE = [
+    # set only in defaults
+    ("studies: {width: {}}\n", [], "width", ("base", "training", "optimizer"), "params/defaults.yaml"),
+    ("studies: {width: {}}\n", [], "width", ("profiles", "smoke", "epochs"), "params/defaults.yaml"),
+    # set by the study kind file, over nothing and over the defaults' base
+    ("studies: {width: {}}\n", [], "width", ("studies", "width", "units"), "params/studies/width.yaml"),
+    ("studies: {batch_size: {}}\n", [], "batch_size", ("studies", "batch_size", "training", "optimizer"),
+     "params/studies/batch_size.yaml"),
+    # the report file over the defaults and over the study file
+    ("title: Mine\nstudies: {width: {}}\n", [], "width", ("title",), "{report}"),
+    ("studies: {width: {layers: 3}}\n", [], "width", ("studies", "width", "layers"), "{report}"),
+    ("studies: {width: {}}\nbase: {model: {hidden: [8]}}\n", [], "width", ("base", "model", "hidden"), "{report}"),
+    # --set over each of them
+    ("studies: {width: {layers: 3}}\n", ["width.layers=4"], "width", ("studies", "width", "layers"), "--set"),
+    ("studies: {width: {}}\n", ["width.units=[8]"], "width", ("studies", "width", "units"), "--set"),
+    ("studies: {width: {}}\n", ["base.epochs=3"], "width", ("base", "training", "epochs"), "--set"),
+    ("studies: {width: {}}\n", ["seed=1"], None, ("seed",), "--set"),
+    # a mapping replaced by a value: its old keys leave no trace
+    ("studies: {width: {}}\nbase: {training: {early_stopping: null}}\n", [], None,
+     ("base", "training", "early_stopping"), "{report}"),
+]
+
+
+@pytest.mark.parametrize("text, sets, study, path, layer", PROVENANCE,
+                         ids=[f"{'.'.join(p)}<-{layer}" for _, _, _, p, layer in PROVENANCE])
+def test_show_config_names_the_layer_of_each_value(tmp_path, text, sets, study, path, layer):
+    from helpers.config.show import show
+    report = write(tmp_path, text)
+    shown = show(load.load(report, sets=sets), study)
+    assert comments(shown)[path] == layer.format(report=report)
+    assert not any(p[:len(path)] == path and p != path for p in comments(shown))
+
+
+@pytest.mark.parametrize("params_file, sets, profile", [
+    ("report.yaml", [], None),
+    ("report.yaml", ["width.units=[8,16]", "base.epochs=3", "title=\"Two lines,\\na colon: and # a hash\""], "smoke"),
+    ("imdb.yaml", [], None),
+    ("digits.yaml", ["depth.units=8"], None),
+])
+def test_show_config_parses_back_to_the_merged_parameters_the_build_validates(tmp_path, params_file, sets, profile):
+    from helpers.config.show import show
+    plan = load.load(load.PARAMS / params_file, sets=sets, profile=profile)
+    text = show(plan)
+    assert yaml.safe_load(text) == plan.merged
+    for study in plan.studies:  # one study: the same, with only that study
+        assert yaml.safe_load(show(plan, study)) == dict(plan.merged, studies={study: plan.merged["studies"][study]})
+    # Given back as a report file, it is the same plan, run for run.
+    again = load.load(write(tmp_path, text))
+    assert {n: s.runs for n, s in again.studies.items()} == {n: s.runs for n, s in plan.studies.items()}
+
+
+def test_show_config_of_an_unknown_study():
+    from helpers.config.show import show
+    with pytest.raises(ConfigError, match=r"^--show-config dpeth: no study 'dpeth' \(did you mean 'depth'\?\); "
+                                          r"this report has depth, width, "):
+        show(load.load(), "dpeth")
