@@ -59,8 +59,7 @@ CASES = [
     ("ok", ["--workers", "0"], r"--workers 0: must be at least 1"),
     ("ok", ["--profile", "fast"], r"argument --profile: invalid choice: 'fast'"),
     ("ok", ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], r"--workers 2: a cluster given by --scheduler"),
-    ("ok", ["--show-config", "dpeth"], r"--show-config dpeth: no study 'dpeth' \(did you mean 'depth'\?\); "
-                                       r"this report has depth"),
+    ("ok", ["--show-config", "dpeth"], r"--show-config dpeth: no study 'dpeth' \(did you mean 'depth'\?\); this report has depth"),
 ]
 
 

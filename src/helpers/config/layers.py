@@ -58,7 +58,6 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_document(node)
 
     def construct_mapping(self, node, deep=False):
-        where = _fmt_path(_path_to(self._root, node) or ())
         seen: dict[str, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden
@@ -66,13 +65,16 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
-                raise KeyProblem(f"{where or '(top level)'} (line {line}): {_not_a_name(key_node, key)}")
+                raise KeyProblem(f"{self._where(node) or '(top level)'} (line {line}): {_not_a_name(key_node, key)}")
             if key in seen:
-                raise KeyProblem(f"{_fmt_path((*_path_to(self._root, node), key))}: given twice (lines "
+                raise KeyProblem(f"{self._where(node, key)}: given twice (lines "
                                  f"{seen[key].start_mark.line + 1} and {line}); YAML would keep only "
                                  "the last: keep one")
             seen[key] = key_node
         return super().construct_mapping(node, deep)
+
+    def _where(self, node: yaml.Node, *key: str) -> str:
+        return _fmt_path((*(_path_to(self._root, node) or ()), *key))
 
 
 def parse_yaml(text: str) -> Any:

@@ -4,7 +4,8 @@ Layers, lowest first: ``params/defaults.yaml`` < the report file < ``--set``. A 
 settings come from its study file ``params/studies/<kind>.yaml``, overridden by the report file's
 entry for that study, overridden by ``--set <study>.<key>=...``. Validation happens once, on the
 merged result, before anything trains; the first problem becomes a one-line :class:`ConfigError`
-that names the file that set the value.
+that names the file that set the value. The merge also records which layer set each value
+(``Plan.origins``), for ``--show-config``.
 """
 from __future__ import annotations
 

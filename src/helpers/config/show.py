@@ -2,7 +2,8 @@
 (``build_report.py --show-config``): the tree and the layers are the ones the build validated."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 
