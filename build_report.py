@@ -30,8 +30,13 @@ from helpers.data import registry as data  # noqa: E402
 from helpers.run import backend, executor  # noqa: E402
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, as every other bad input (argparse adds its usage)
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="build_report.py",
         description="Train the studies of a parameter file and write one HTML report (and a JSON of "
                     "every run) to the output folder, with the executed study notebooks beside them.",
@@ -70,6 +75,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                         "PATH as chromium, chromium-browser or google-chrome; see --chromium)")
     p.add_argument("--chromium", metavar="PATH",
                    help="the Chromium (or Chrome) executable that prints the PDF; implies --pdf")
+    p.add_argument("--show-config", nargs="?", const="*", metavar="STUDY",
+                   help="print the merged parameters of STUDY (default: of every study) as YAML, each value "
+                        "commented with the layer that set it: params/defaults.yaml, the study file "
+                        "params/studies/KIND.yaml, the report file, --set or --profile; trains and writes "
+                        "nothing")
     p.add_argument("--clear-cache", action="store_true",
                    help="delete the run cache (DIR/.cache), report its size, and exit")
     return p.parse_args(argv)
@@ -190,6 +200,24 @@ class Preload:
             self.thread.join(0.5)
 
 
+def check_out(out: Path, name: str) -> None:
+    """The output folder can be made and written, checked before anything is built or touched."""
+    for folder in (out / name, out / ".cache"):  # the build makes both
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"--out {out}: {folder} is a file, where the build keeps a folder")
+    nearest = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not nearest.is_dir():
+        raise ConfigError(f"--out {out}: " + ("is" if nearest == out else f"{nearest} is") + " a file, not a folder")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {nearest} is not writable")
+
+
+def fail(error: Exception) -> int:
+    """Bad input: its one line, and the exit code that says so."""
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -197,6 +225,11 @@ def _interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     out = Path(args.out)
+    name = Path(args.params_file).stem
+    try:
+        check_out(out, name)
+    except ConfigError as e:
+        return fail(e)
     if args.clear_cache:
         from helpers.run.cache import RunCache
         with BuildLock(out):
@@ -211,16 +244,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers is not None and args.scheduler:
             raise ConfigError(f"--workers {args.workers}: a cluster given by --scheduler (or "
                               f"${executor.ENV_SCHEDULER}) has its own workers")
-        wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies else None
+        wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies is not None else None
         plan = config.load(args.params_file, profile=args.profile, studies=wanted, sets=args.sets)
+        if args.show_config is not None:
+            from helpers.config.show import show
+            print(show(plan, None if args.show_config == "*" else args.show_config), end="")
+            return 0
         data.locate(plan.report.dataset)
         backend.use(plan.report.backend)  # before any run key or kernel: both read KERAS_BACKEND
         force: set[str] | bool = False
         if args.force == "*":
             force = True
-        elif args.force:
+        elif args.force is not None:
             force = {s.strip() for s in args.force.split(",") if s.strip()}
             unknown = sorted(force - set(plan.studies))
+            if not force:
+                raise ConfigError(f"--force {args.force!r}: names no study; studies: {', '.join(plan.studies)}")
             if unknown:
                 raise ConfigError(f"--force {args.force}: no study {unknown[0]!r} in this build; "
                                   f"studies: {', '.join(plan.studies)}")
@@ -232,14 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             except PdfError as e:
                 raise ConfigError(str(e)) from None
     except (ConfigError, data.DatasetMissing) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
 
     # Imported after validation: bad input fails fast, without loading papermill or nbconvert.
     from helpers.build import execute, state
     from helpers.build.cluster import Cluster, ClusterError, wanted
 
-    name = Path(args.params_file).stem
     work = out / name
     plans = list(plan.studies.values())
     total = sum(p.expected for p in plans)
@@ -307,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as e:
         if progress is not None:
             progress.close()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     except KeyboardInterrupt:  # also while waiting for another build's lock
         if progress is not None:
             progress.close()

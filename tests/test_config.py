@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers.config import layers, load
 from helpers.config.errors import ConfigError
@@ -83,6 +84,10 @@ BAD_SETS = [
     (["=3"], r"^--set =3: empty key"),
     (["depth.layers=[1"], r"^--set depth\.layers=\[1: the value '\[1' is not valid YAML"),
     (["nosuchkey.x=3"], r"^--set: nosuchkey: unknown key 'nosuchkey'"),
+    # YAML oddities in a value: a key given twice, a key that is no name, a word read as a boolean
+    (["depth={layers: [1], layers: [2]}"], r"^--set depth=.*: layers: given twice \(lines 1 and 1\)"),
+    (["depth={1: x}"], r"^--set depth=\{1: x\}: .*the key 1 reads as a number, not a name; quote it: '1'"),
+    (["title=yes"], r"^--set: title = True: must be a valid string \(YAML 1\.1 reads yes, no, on, off unquoted"),
 ]
 
 
@@ -143,6 +148,29 @@ BAD_FILES = [
     ("studies: {cnn_vs_baseline: {variants: {c: {kind: cnn}}}}\n",
      r"studies\.cnn_vs_baseline\.variants\.c\.kind = 'cnn': a cnn needs at least one entry in filters"),
     ("studies: {depth: {layers: []}}\n", r"studies\.depth\.layers = \[\]: list should have at least 1 item"),
+    # a key given twice: PyYAML would keep the last silently, and a study would vanish
+    ("studies:\n  depth: {}\n  width: {}\n  depth:\n    layers: [1]\n",
+     r"studies\.depth: given twice \(lines 2 and 4\); YAML would keep only the last: keep one"),
+    ("title: a\ntitle: b\nstudies: [depth]\n", r"title: given twice \(lines 1 and 2\)"),
+    ("studies: {depth: {}}\nbase:\n  model: {dropout: 0.1}\n  model: {l2: 0.1}\n", r"base\.model: given twice \(lines 3 and 4\)"),
+    ("studies: {regularization: {variants: {x: {dropout: 0.1, dropout: 0.2}}}}\n",
+     r"studies\.regularization\.variants\.x\.dropout: given twice \(lines 1 and 1\)"),
+    ("studies: [depth, depth]\n", r"studies lists 'depth' twice; keep one"),
+    # keys that are not names
+    ("studies:\n  1: {}\n", r"studies \(line 2\): the key 1 reads as a number, not a name; quote it: '1'"),
+    ("studies:\n  null: {}\n", r"studies \(line 2\): the key null reads as null, not a name; quote it: 'null'"),
+    ("no: 1\nstudies: [depth]\n", r"\(top level\) \(line 1\): the key no reads as a boolean, not a name"),
+    ("studies:\n  depth:\n    ? [a]\n    : 1\n", r"studies\.depth \(line 3\): a key must be a name, not a list"),
+    ("studies: [depth, {width: {}}]\n", r"studies\[1\] = \{'width': \{\}\}: must be a study's name, from depth, "),
+    # YAML 1.1 reads yes/no/on/off as booleans where a word is meant
+    ("studies: {depth: {}}\ntitle: yes\n", r"title = True: must be a valid string \(YAML 1\.1 reads yes, no, on, off unquoted"),
+    ("studies: {depth: {}}\nbase: {model: {activation: on}}\n",
+     r"base\.model\.activation = True: must be one of .* \(YAML 1\.1 reads yes, no, on, off unquoted"),
+    # not a mapping, not YAML
+    ("just some text\n", r"the top level must be a mapping of keys, got str"),
+    ("42\n", r"the top level must be a mapping of keys, got int"),
+    ("studies:\n\tdepth: {}\n", r"malformed YAML \(line 2, column 1\): found character '\\t' that cannot start any token"),
+    ("studies: {depth: {}}\x00\n", r"malformed YAML: unacceptable character #x0000"),
 ]
 
 
@@ -151,6 +179,57 @@ def test_bad_report_file(tmp_path, text, match):
     report = write(tmp_path, text)
     # The report file set the bad value, so it is the file named (outside the cwd: in full).
     raises(rf"^{re.escape(str(report))}: .*{match}", params_file=report)
+
+
+UNREADABLE = [
+    (b"\xff\xfe\x00garbage", r"not UTF-8 text \(byte 0xff at offset 0\); a parameter file is YAML text"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"not UTF-8 text \(byte 0x89 at offset 0\)"),
+    (None, r"is a folder, not a parameter file"),  # None: a folder where the file should be
+]
+
+
+@pytest.mark.parametrize("content, match", UNREADABLE, ids=["utf16-bom", "png", "folder"])
+def test_unreadable_report_file(tmp_path, content, match):
+    report = tmp_path / "report.yaml"
+    if content is None:
+        report.mkdir()
+    else:
+        report.write_bytes(content)
+    raises(rf"^{re.escape(str(report))}: {match}", params_file=report)
+
+
+# The layers a report draws from are read by the same reader: their faults name their own file.
+BAD_LAYERS = [
+    ("defaults.yaml", lambda text: text + "seed: 7\n", r"^params/defaults\.yaml: seed: given twice \(lines \d+ and \d+\)"),
+    ("defaults.yaml", lambda text: b"\xff" + text.encode(), r"^params/defaults\.yaml: not UTF-8 text"),
+    ("studies/width.yaml", lambda text: text + "layers: 3\n", r"^params/studies/width\.yaml: layers: given twice"),
+    ("studies/width.yaml", lambda text: text.encode("utf-16"), r"^params/studies/width\.yaml: not UTF-8 text"),
+    ("studies/width.yaml", lambda text: "- " + text, r"^params/studies/width\.yaml: malformed YAML \(line 2"),
+    ("studies/width.yaml", lambda text: "1: x\n" + text, r"^params/studies/width\.yaml: \(top level\) \(line 1\): the key 1"),
+]
+
+
+@pytest.mark.parametrize("name, spoil, match", BAD_LAYERS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_LAYERS)])
+def test_bad_layer_file(tmp_path, monkeypatch, name, spoil, match):
+    params = tmp_path / "params"
+    shutil.copytree(load.PARAMS, params)
+    content = spoil((params / name).read_text())
+    (params / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    monkeypatch.chdir(tmp_path)  # the copy reads params/..., as the real files do
+    monkeypatch.setattr(load, "PARAMS", params)
+    raises(match, params_file=params / "report.yaml")
+
+
+def test_anchors_and_merge_keys_are_fine(tmp_path):
+    # `<<: *d` then `layers:` is an override, not a key given twice.
+    report = write(tmp_path, "studies:\n  depth: &d {layers: [1, 2]}\n  deep: {<<: *d, kind: depth, layers: [3]}\n")
+    plan = load.load(report)
+    assert [r["axis"]["layers"] for r in plan.studies["depth"].runs] == [1, 2]
+    assert [r["axis"]["layers"] for r in plan.studies["deep"].runs] == [3]
+
+
+def test_studies_argument_naming_no_study():
+    raises(r"^--studies: names no study; this report has depth, ", studies=[])
 
 
 def test_unknown_profile_argument_names_profile(tmp_path):
@@ -423,3 +502,76 @@ def test_every_error_is_one_line_and_names_a_source():
         msg = str(info.value)
         assert "\n" not in msg
         assert re.match(r"^(--set|params/)", msg), msg
+
+
+# --- --show-config: the merged parameters, each value with the layer that set it ----------------
+
+def comments(text: str) -> dict[tuple, str]:
+    """key path -> the end-of-line comment of its line, in show's block-style YAML."""
+    out, path = {}, []
+    for line in text.splitlines():
+        code, _, comment = line.partition("  # ")
+        depth = (len(code) - len(code.lstrip())) // 2
+        path = path[:depth] + [code.strip().split(":")[0]]
+        if comment:
+            out[tuple(path)] = comment
+    return out
+
+
+# (the report file, --set items, the study shown, a key path, the layer its value comes from)
+PROVENANCE = [
+    # set only in defaults
+    ("studies: {width: {}}\n", [], "width", ("base", "training", "optimizer"), "params/defaults.yaml"),
+    ("studies: {width: {}}\n", [], "width", ("profiles", "smoke", "epochs"), "params/defaults.yaml"),
+    # set by the study kind file, over nothing and over the defaults' base
+    ("studies: {width: {}}\n", [], "width", ("studies", "width", "units"), "params/studies/width.yaml"),
+    ("studies: {batch_size: {}}\n", [], "batch_size", ("studies", "batch_size", "training", "optimizer"),
+     "params/studies/batch_size.yaml"),
+    # the report file over the defaults and over the study file
+    ("title: Mine\nstudies: {width: {}}\n", [], "width", ("title",), "{report}"),
+    ("studies: {width: {layers: 3}}\n", [], "width", ("studies", "width", "layers"), "{report}"),
+    ("studies: {width: {}}\nbase: {model: {hidden: [8]}}\n", [], "width", ("base", "model", "hidden"), "{report}"),
+    # --set over each of them
+    ("studies: {width: {layers: 3}}\n", ["width.layers=4"], "width", ("studies", "width", "layers"), "--set"),
+    ("studies: {width: {}}\n", ["width.units=[8]"], "width", ("studies", "width", "units"), "--set"),
+    ("studies: {width: {}}\n", ["base.epochs=3"], "width", ("base", "training", "epochs"), "--set"),
+    ("studies: {width: {}}\n", ["seed=1"], None, ("seed",), "--set"),
+    # a mapping replaced by a value: its old keys leave no trace
+    ("studies: {width: {}}\nbase: {training: {early_stopping: null}}\n", [], None,
+     ("base", "training", "early_stopping"), "{report}"),
+]
+
+
+@pytest.mark.parametrize("text, sets, study, path, layer", PROVENANCE,
+                         ids=[f"{'.'.join(p)}<-{layer}" for _, _, _, p, layer in PROVENANCE])
+def test_show_config_names_the_layer_of_each_value(tmp_path, text, sets, study, path, layer):
+    from helpers.config.show import show
+    report = write(tmp_path, text)
+    shown = show(load.load(report, sets=sets), study)
+    assert comments(shown)[path] == layer.format(report=report)
+    assert not any(p[:len(path)] == path and p != path for p in comments(shown))
+
+
+@pytest.mark.parametrize("params_file, sets, profile", [
+    ("report.yaml", [], None),
+    ("report.yaml", ["width.units=[8,16]", "base.epochs=3", "title=\"Two lines,\\na colon: and # a hash\""], "smoke"),
+    ("imdb.yaml", [], None),
+    ("digits.yaml", ["depth.units=8"], None),
+])
+def test_show_config_parses_back_to_the_merged_parameters_the_build_validates(tmp_path, params_file, sets, profile):
+    from helpers.config.show import show
+    plan = load.load(load.PARAMS / params_file, sets=sets, profile=profile)
+    text = show(plan)
+    assert yaml.safe_load(text) == plan.merged
+    for study in plan.studies:  # one study: the same, with only that study
+        assert yaml.safe_load(show(plan, study)) == dict(plan.merged, studies={study: plan.merged["studies"][study]})
+    # Given back as a report file, it is the same plan, run for run.
+    again = load.load(write(tmp_path, text))
+    assert {n: s.runs for n, s in again.studies.items()} == {n: s.runs for n, s in plan.studies.items()}
+
+
+def test_show_config_of_an_unknown_study():
+    from helpers.config.show import show
+    with pytest.raises(ConfigError, match=r"^--show-config dpeth: no study 'dpeth' \(did you mean 'depth'\?\); "
+                                          r"this report has depth, width, "):
+        show(load.load(), "dpeth")

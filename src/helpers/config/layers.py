@@ -4,6 +4,7 @@ is allowed."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -14,18 +15,92 @@ from pydantic import BaseModel, ValidationError
 from helpers.config.errors import ConfigError, did_you_mean
 
 
+class KeyProblem(yaml.YAMLError):
+    """A mapping key PyYAML would accept but the user cannot have meant (see _StrictLoader)."""
+
+
+def _path_to(root: yaml.Node, target: yaml.Node) -> tuple | None:
+    """The key path from ``root`` to the node ``target`` (aliases visited once)."""
+    stack, seen = [(root, ())], set()
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack += [(v, path + (k.value,)) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(v, path + (i,)) for i, v in enumerate(node.value)]
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    return ("null" if value is None else "a boolean" if isinstance(value, bool)
+            else "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}")
+
+
+def _not_a_name(node: yaml.Node, key: Any) -> str:
+    raw = node.value if isinstance(node, yaml.ScalarNode) else None
+    if not raw:
+        return f"a key must be a name, not {_kind_of(key)}"
+    return f"the key {raw} reads as {_kind_of(key)}, not a name; quote it: '{raw}'"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping, or a key that is not
+    text, is an error: PyYAML keeps the last of two keys silently (a study written twice vanished),
+    and reads `no:` or `1:` as a boolean or a number where every key here is a name."""
+
+    def construct_document(self, node):
+        self._root = node  # for the key path of an error
+        return super().construct_document(node)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise KeyProblem(f"{self._where(node) or '(top level)'} (line {line}): {_not_a_name(key_node, key)}")
+            if key in seen:
+                raise KeyProblem(f"{self._where(node, key)}: given twice (lines "
+                                 f"{seen[key].start_mark.line + 1} and {line}); YAML would keep only "
+                                 "the last: keep one")
+            seen[key] = key_node
+        return super().construct_mapping(node, deep)
+
+    def _where(self, node: yaml.Node, *key: str) -> str:
+        return _fmt_path((*(_path_to(self._root, node) or ()), *key))
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text as Python values; raises yaml.YAMLError (KeyProblem: a duplicate or non-text key)."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
 def read_yaml(path: Path) -> dict:
+    path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{rel(path)}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{rel(path)}: is a folder, not a parameter file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{rel(path)}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                          f"{e.start}); a parameter file is YAML text") from None
+    except OSError as e:
+        raise ConfigError(f"{rel(path)}: cannot read it: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
+    except KeyProblem as e:
+        raise ConfigError(f"{rel(path)}: {e}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{rel(path)}: malformed YAML{where}: {problem}") from None
+        raise ConfigError(f"{rel(path)}: malformed YAML{_yaml_problem(e)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -33,15 +108,34 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def merge(low: Any, high: Any) -> Any:
-    """Deep-merge two YAML trees; mappings merge key by key, anything else is replaced."""
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """' (line 3, column 1): what PyYAML found', on one line."""
+    mark = getattr(e, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return f"{where}: {problem}"
+
+
+def merge(low: Any, high: Any, record: Callable[[tuple, Any], None] | None = None, at: tuple = ()) -> Any:
+    """Deep-merge two YAML trees; mappings merge key by key, anything else is replaced.
+    ``record(path, value)`` hears of each value ``high`` puts in place: where it came from."""
     if isinstance(low, dict) and isinstance(high, dict):
         out = dict(low)
         for k, v in high.items():
-            out[k] = merge(low.get(k), v) if k in low else copy.deepcopy(v)
+            out[k] = merge(low.get(k), v, record, (*at, k))
         return out
+    if record is not None:
+        record(at, high)
     return copy.deepcopy(high)
 
+
+def leaves(tree: Any, at: tuple = ()):
+    """(path, value) of every value that is not a non-empty mapping."""
+    if isinstance(tree, dict) and tree:
+        for k, v in tree.items():
+            yield from leaves(v, (*at, k))
+    else:
+        yield at, tree
 
 
 def put(tree: dict, path: list[str], value: Any) -> dict:
@@ -78,6 +172,18 @@ class Layers:
         """Index of the last layer that sets ``path`` (-1: none)."""
         return max((i for i, (_, tree) in enumerate(self.items) if _has(tree, path)), default=-1)
 
+    def merged(self) -> tuple[dict, dict[tuple, str]]:
+        """The layers merged, lowest first, and the layer each leaf of the result came from."""
+        tree: dict = {}
+        origins: dict[tuple, str] = {}
+        for source, layer in self.items:
+            def record(at: tuple, value: Any, source: str = source) -> None:
+                for path in [p for p in origins if p[:len(at)] == at]:  # what ``value`` replaces
+                    del origins[path]
+                origins.update({(*at, *p): source for p, _ in leaves(value)})
+            tree = merge(tree, layer, record)
+        return tree, origins
+
     def source_of(self, path: tuple) -> str:
         i = self.rank(path)
         # A key missing everywhere was required by the schema: blame the top layer's file.
@@ -112,6 +218,8 @@ def _error_line(err: dict, layers: Layers, user_loc: tuple, allowed: list[str]) 
         return f"{source}: {where}: required key is missing"
     if isinstance(value, dict) and typ.startswith("value_error"):
         return f"{source}: {where}: {msg}"
+    if isinstance(value, bool) and typ in ("string_type", "literal_error"):
+        msg += " (YAML 1.1 reads yes, no, on, off unquoted as booleans: quote the word)"
     return f"{source}: {where} = {value!r}: {msg}"
 
 

@@ -4,7 +4,8 @@ Layers, lowest first: ``params/defaults.yaml`` < the report file < ``--set``. A 
 settings come from its study file ``params/studies/<kind>.yaml``, overridden by the report file's
 entry for that study, overridden by ``--set <study>.<key>=...``. Validation happens once, on the
 merged result, before anything trains; the first problem becomes a one-line :class:`ConfigError`
-that names the file that set the value.
+that names the file that set the value. The merge also records which layer set each value
+(``Plan.origins``), for ``--show-config``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import yaml
 
 from helpers.config import kinds
 from helpers.config.errors import ConfigError, did_you_mean
-from helpers.config.layers import Layers, merge, put, read_yaml, rel
+from helpers.config.layers import KeyProblem, Layers, parse_yaml, put, read_yaml, rel
 from helpers.config.plan import Plan, robustness_has_sources, validate
 from helpers.config.specs import MODEL_KEYS, TRAINING_KEYS
 
@@ -36,7 +37,9 @@ def parse_set(item: str, study_names: set[str]) -> tuple[list[str], Any]:
     if not path:
         raise ConfigError(f"--set {item}: empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw) if raw.strip() else None
+    except KeyProblem as e:
+        raise ConfigError(f"--set {item}: {e}") from None
     except yaml.YAMLError:
         raise ConfigError(f"--set {item}: the value {raw!r} is not valid YAML") from None
     if path[0] in study_names or path[0] in kinds.KINDS:
@@ -49,6 +52,16 @@ def parse_set(item: str, study_names: set[str]) -> tuple[list[str], Any]:
             path = ["base", "model", *path[1:]]
     return path, value
 
+
+def _names(listed: list, params_file: Path) -> list[str]:
+    """The study names of ``studies: [depth, width]``: each text, each once."""
+    for i, name in enumerate(listed):
+        if not isinstance(name, str):
+            raise ConfigError(f"{rel(params_file)}: studies[{i}] = {name!r}: must be a study's name, "
+                              f"from {', '.join(kinds.KINDS)}")
+        if name in listed[:i]:
+            raise ConfigError(f"{rel(params_file)}: studies lists {name!r} twice; keep one")
+    return listed
 
 
 def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | None = None,
@@ -64,14 +77,13 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
         raise ConfigError(f"{rel(params_file)}: studies: missing: list the studies to run, "
                           f"from {', '.join(kinds.KINDS)}")
     if isinstance(user_studies, list):  # a plain list of names is allowed too
-        user_studies = {name: {} for name in user_studies}
+        user_studies = {name: {} for name in _names(user_studies, params_file)}
         report = dict(report, studies=user_studies)
     if not isinstance(user_studies, dict) or not user_studies:
         raise ConfigError(f"{rel(params_file)}: studies = {user_studies!r}: must be a non-empty "
                           f"mapping of study names, from {', '.join(kinds.KINDS)}")
 
     # Each study's defaults come from its kind's study file, under the report's entry.
-    study_layer: dict = {"studies": {}}
     for name, entry in list(user_studies.items()):
         if entry is None:  # `depth:` with nothing after it: the study file's defaults
             entry = user_studies[name] = {}
@@ -92,12 +104,7 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
             # A report that lists variants (or a search space) means exactly those.
             sf = {k: v for k, v in sf.items() if k not in ("variants", "space") or k not in entry}
             layers.add(str(rel(study_file)), {"studies": {name: sf}})
-            study_layer["studies"][name] = sf
     layers.add(str(rel(params_file)), report)
-
-    tree = merge(merge(defaults, study_layer), report)
-    # Keep the report's study order (the section order), not the study files'.
-    tree["studies"] = {name: tree["studies"][name] for name in user_studies}
 
     set_layer: dict = {}
     for item in sets:
@@ -111,15 +118,19 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
         put(set_layer, path, value)
     if set_layer:
         layers.add("--set", set_layer)
-        tree = merge(tree, set_layer)
     if profile is not None:
-        tree["profile"] = profile
         layers.add("--profile", {"profile": profile})
 
+    tree, origins = layers.merged()
+    # Keep the report's study order (the section order), not the study files'.
+    tree["studies"] = {name: tree["studies"][name] for name in user_studies}
     cfg = validate(tree, layers)
+    cfg.merged, cfg.origins = tree, origins
     if importlib.util.find_spec(cfg.report.backend) is None:  # checked here: the error can name its file
         raise ConfigError(f"{layers.source_of(('backend',))}: backend: {cfg.report.backend!r}: it is not "
                           f"installed in {sys.prefix}; `make setup BACKEND={cfg.report.backend}` installs it")
+    if studies is not None and not studies:
+        raise ConfigError(f"--studies: names no study; this report has {', '.join(cfg.studies)}")
     if studies:
         unknown = [s for s in studies if s not in cfg.studies]
         if unknown:

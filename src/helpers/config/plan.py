@@ -36,6 +36,8 @@ class Plan:
     studies: dict[str, StudyPlan]
     source: str = ""
     data: dict = field(default_factory=dict)
+    merged: dict = field(default_factory=dict)   # the layers merged: what was validated
+    origins: dict = field(default_factory=dict)  # leaf path of ``merged`` -> the layer that set it
 
 
 def _expand(name: str, entry: dict, report: Report, layers: Layers) -> StudyPlan:
