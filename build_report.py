@@ -299,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         """The cluster with the runs of ``todo`` submitted; a local one is started when a run is
         first to be trained (a re-render that trains nothing starts none)."""
         runs = wanted(todo, states, out / ".cache", force, held=dask.held if dask else ())
-        if not runs and dask is None:
+        # A search's trials are tasks too (helpers.run.search).
+        searching = any("search" in s for p in todo for s in p.runs)
+        if not runs and not searching and dask is None:
             return None
         if dask is None:
             start_cluster()

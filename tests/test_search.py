@@ -80,6 +80,7 @@ BAD = [
     (["search.algorithm=bayesian", "search.max_trials=null"], r"algorithm bayesian needs max_trials"),
     (["search.factor=1"], r"studies\.search\.factor = 1: must be greater than or equal to 2"),
     (["search.max_trials=0"], r"studies\.search\.max_trials = 0: must be greater than 0"),
+    (["search.concurrency=0"], r"studies\.search\.concurrency = 0: must be greater than 0"),
 ]
 
 
@@ -268,11 +269,14 @@ def test_build_with_a_search_and_a_diverging_learning_rate(tmp_path):
     learning_rates: [10, 0.1]
 """)
     out = tmp_path / "out"
+    # Its two trials train at once, as tasks of the build's cluster.
     proc = run_build(path, "--profile", "smoke", "--set", "profiles.smoke.epochs=5", "--set", "base.epochs=5",
-                     "--out", out, timeout=300)
+                     "--set", "search.concurrency=2", "--out", out, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     data = json.loads((out / "digits-search.json").read_text())
     assert {s["name"]: s["status"] for s in data["studies"]} == {"search": "ok", "learning_rate": "ok"}
+    (searched,) = [r["search"] for r in data["runs"] if r["study"] == "search"]
+    assert [t["status"] for t in searched["trials"]] == ["COMPLETED"] * 2 and searched["concurrency"] == 2
     html = (out / "digits-search.html").read_text()
     for label in ("tab:search:space", "tab:search:trials", "fig:search:scores", "tab:search:results"):
         assert f'data-label="{label}"' in html, label
@@ -280,3 +284,38 @@ def test_build_with_a_search_and_a_diverging_learning_rate(tmp_path):
     status = {r["label"]: r["status"] for r in results}
     assert status == {"learning rate 10": "diverged", "learning rate 0.1": "ok"}
     assert "diverged</td>" in html and "<strong>learning rate 10</strong> diverged: " in html
+
+
+# ---------------------------------------------------------------- trials as Dask tasks
+def test_concurrent_trials_train_as_tasks_and_equal_the_sequential_search(digits, report_file, tmp_path, monkeypatch):
+    """concurrency 2: Hyperband's trials train two at a time on the cluster's workers (the oracle
+    stays here), a trial that continues another gets its weights shipped, and the trials, their
+    scores and the best equal those of the search that trains them one at a time (concurrency 1)."""
+    from distributed import Client, get_task_stream
+
+    from conftest import shared_scheduler
+    from helpers.run import executor, search
+    spec = load.load(report_file, profile="smoke", sets=[
+        "search.algorithm=hyperband", "search.max_epochs=2", "search.factor=2",
+        "search.max_trials=null", "search.concurrency=2"]).studies["search"].runs[0]
+    args = ((digits.x_train, digits.y_train), (digits.x_val, digits.y_val), list(digits.class_names))
+
+    pool = Client(scheduler_file=shared_scheduler(), timeout="30s", set_as_default=False)
+    try:
+        monkeypatch.setattr(executor, "client", lambda: pool)
+        here = search.tune(dict(spec, search=dict(spec["search"], concurrency=1)), *args, tmp_path / "here")
+        with get_task_stream(pool) as stream:
+            there = search.tune(spec, *args, tmp_path / "there")
+        tasks = [t for t in stream.data if str(t["key"]).startswith("search-trial-")]
+    finally:
+        pool.close()
+    assert any(t["continues"] for t in there["trials"]), there["trials"]  # a trial that needed another's weights
+    assert len(tasks) == len(there["trials"]) >= 4
+    assert len({t["worker"] for t in tasks}) == 2  # both workers trained trials
+    # Two at a time, Hyperband starts the next bracket while a round finishes, so the trials come in
+    # another order (other ids); the trials themselves, continued ones included, are the same.
+    shown = lambda s: sorted((json.dumps(t["values"], sort_keys=True), t["epochs"], t["status"], t["score"],  # noqa: E731
+                              bool(t["continues"])) for t in s["trials"])
+    assert shown(there) == shown(here)
+    best = lambda s: next(t for t in s["trials"] if t["id"] == s["best"])["values"]  # noqa: E731
+    assert best(there) == best(here)

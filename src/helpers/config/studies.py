@@ -294,6 +294,7 @@ class SearchStudy(Study):
     factor: int = Field(3, ge=2)                  # hyperband: keeps 1/factor of the trials per round
     hyperband_iterations: PositiveInt = 1
     executions_per_trial: PositiveInt = 1
+    concurrency: PositiveInt = 1                  # trials trained at once, as Dask tasks (helpers.run.search)
     top: PositiveInt = 10                         # trials shown in the report's table
 
     @field_validator("space")
@@ -318,7 +319,7 @@ class SearchStudy(Study):
         """What every run of the study carries: the space, algorithm and budget, with hyperband's
         max_epochs capped like epochs by the profile."""
         out = self.model_dump(include={"algorithm", "objective", "max_trials", "factor",
-                                       "hyperband_iterations", "executions_per_trial", "top"})
+                                       "hyperband_iterations", "executions_per_trial", "concurrency", "top"})
         out["space"] = {k: p.model_dump(exclude_defaults=True) for k, p in self.space.items()}
         out["max_epochs"] = min(self.max_epochs or epochs, cap or epochs)
         return out

@@ -19,7 +19,9 @@ import functools
 import hashlib
 import io
 import json
+import os
 import tempfile
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +30,7 @@ from helpers.config import space as searchspace
 from helpers.config.specs import MODEL_KEYS, ModelSpec, TrainingSpec
 from helpers.data import splits as data_splits
 from helpers.data.registry import content_hash
-from helpers.run import cache, training
+from helpers.run import cache, executor, training
 
 # What a trial's result depends on besides the run-key inputs; max_trials and top only say how many.
 STATE_KEYS = ("algorithm", "objective", "space", "max_epochs", "factor", "hyperband_iterations",
@@ -156,16 +158,25 @@ def _tuner(spec: dict, hypermodel, directory: Path, overwrite: bool, on_trial=No
     s = spec["search"]
     cls = {"hyperband": kt.Hyperband, "random": kt.RandomSearch, "bayesian": kt.BayesianOptimization}[s["algorithm"]]
     times_path = directory / PROJECT / "times.json"
+    started: dict[str, float] = {}
 
     class Timed(cls):
-        """Records each trial's wall time beside the tuner's own files (Keras Tuner keeps none)."""
+        """Records each trial's wall time beside the tuner's own files (Keras Tuner keeps none),
+        and, given a Dask client, trains each trial as a task (``run_trial``)."""
+        pool = None
+        lock = threading.Lock()  # trials of a concurrent search end on several threads
 
         def on_trial_begin(self, trial):
-            self._started = time.perf_counter()
-            self._execution = 0
+            started[trial.trial_id] = time.perf_counter()
             if on_trial:
                 on_trial(trial)
             super().on_trial_begin(trial)
+
+        def run_trial(self, trial, *args, **kwargs):
+            if self.pool is None:
+                self._execution = 0
+                return super().run_trial(trial, *args, **kwargs)
+            return _remote_trial(self, trial, spec)
 
         def _build_and_fit_model(self, trial, *args, **kwargs):
             # Called once per execution of a trial (Keras Tuner's run_trial loop), before the build.
@@ -177,10 +188,11 @@ def _tuner(spec: dict, hypermodel, directory: Path, overwrite: bool, on_trial=No
             pass  # only for TensorBoard callbacks, which trials never get; and tensorboard is not installed
 
         def on_trial_end(self, trial):
-            times = json.loads(times_path.read_text()) if times_path.exists() else {}
-            times[trial.trial_id] = time.perf_counter() - self._started
-            cache.write_atomic(times_path, json.dumps(times))
-            super().on_trial_end(trial)
+            with self.lock:
+                times = json.loads(times_path.read_text()) if times_path.exists() else {}
+                times[trial.trial_id] = time.perf_counter() - started.pop(trial.trial_id)
+                cache.write_atomic(times_path, json.dumps(times))
+                super().on_trial_end(trial)
 
     budget = ({"max_epochs": s["max_epochs"], "factor": s["factor"], "hyperband_iterations": s["hyperband_iterations"]}
               if s["algorithm"] == "hyperband" else {"max_trials": s["max_trials"]})
@@ -203,8 +215,13 @@ def tune(spec: dict, train: tuple, val: tuple, class_names: list[str], directory
     hypermodel = _hypermodel(spec, train[0].shape[1:], len(class_names), training.chance_rate(val[1]))
     tuner, times_path = _tuner(spec, hypermodel, directory, overwrite=force, on_trial=on_trial)
     start = time.perf_counter()
-    tuner.search(train[0], _target(train[1], len(class_names)), validation_data=(val[0], _target(val[1], len(class_names))),
-                 epochs=spec["config"]["training"]["epochs"], verbose=0)
+    fit = dict(validation_data=(val[0], _target(val[1], len(class_names))), epochs=spec["config"]["training"]["epochs"])
+    pool = executor.client()
+    if pool is not None:  # trials train as the cluster's tasks, one at a time unless concurrency says more
+        tuner.pool, tuner.oracle.verbose = pool, 0
+        _search_at_once(tuner, spec["search"]["concurrency"], train[0], _target(train[1], len(class_names)), **fit)
+    else:
+        tuner.search(train[0], _target(train[1], len(class_names)), verbose=0, **fit)
     seconds = time.perf_counter() - start
     times = json.loads(times_path.read_text()) if times_path.exists() else {}
     space, base = spec["search"]["space"], spec["config"]
@@ -225,6 +242,88 @@ def tune(spec: dict, train: tuple, val: tuple, class_names: list[str], directory
             "execution_seeds": seeds,
             "seconds": seconds, "new_trials": len(rows) - len(before & {r["id"] for r in rows}),
             "directory": directory.name}
+
+
+def _search_at_once(tuner, concurrency: int, *fit_args, **fit_kwargs) -> None:
+    """Keras Tuner's search loop (BaseTuner.search) on ``concurrency`` threads, each asking the
+    oracle for trials under a tuner id of its own (the oracle is synchronized for this: Keras
+    Tuner's distributed mode does the same over gRPC). Each trial trains as a Dask task
+    (``trial_task``), so the oracle stays here and the trials run on the cluster's workers; with
+    one thread the trials come in the order BaseTuner.search gives them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keras_tuner.src.engine import trial as trial_module
+
+    def loop(tuner_id: str) -> None:
+        while True:
+            trial = tuner.oracle.create_trial(tuner_id)
+            if trial.status == trial_module.TrialStatus.STOPPED:
+                return
+            if trial.status == trial_module.TrialStatus.IDLE:  # Hyperband: the round's other trials first
+                time.sleep(0.2)
+                continue
+            tuner.on_trial_begin(trial)
+            tuner._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            tuner.on_trial_end(trial)
+    tuner.on_search_begin()
+    with ThreadPoolExecutor(concurrency) as threads:
+        for done in [threads.submit(loop, f"tuner{i}") for i in range(concurrency)]:
+            done.result()
+    tuner.on_search_end()
+
+
+def _remote_trial(tuner, trial, spec: dict) -> list:
+    """Train ``trial`` as a task and keep what Keras Tuner keeps of it here: its best epoch's
+    weights (a Hyperband trial that continues it loads them) and its build config. Returns its
+    histories, one per execution, as run_trial would."""
+    import keras
+
+    past = trial.hyperparameters.values.get("tuner/trial_id")
+    files = {}
+    if past is not None:  # the trial this one continues: its weights travel with the task
+        for path in (tuner._get_checkpoint_fname(past), tuner._get_build_config_fname(past)):
+            if os.path.exists(path):
+                files[os.path.basename(path)] = Path(path).read_bytes()
+    # A key of its own: two searches (or a resumed one) may both have a trial "3".
+    future = tuner.pool.submit(trial_task, spec, trial.get_state(), files,
+                               key=f"search-trial-{trial.trial_id}-{os.urandom(6).hex()}")
+    out = future.result()
+    future.release()
+    for name, data in out["files"].items():
+        target = Path(tuner.get_trial_dir(trial.trial_id)) / name
+        target.write_bytes(data)
+    histories = []
+    for h in out["histories"]:
+        history = keras.callbacks.History()
+        history.history, history.epoch = h, list(range(len(next(iter(h.values()), []))))
+        histories.append(history)
+    return histories
+
+
+def trial_task(spec: dict, trial_state: dict, files: dict[str, bytes]) -> dict:
+    """One trial of a search, trained where the task runs: the tuner's own run_trial (executions,
+    Hyperband's epochs and the weights of the trial it continues, the best-epoch checkpoint) in a
+    scratch folder. Returns the histories and the files Keras Tuner wrote for the trial."""
+    from keras_tuner.src.engine import trial as trial_module
+
+    d = spec["config"]["data"]
+    splits = data_splits.load(d["dataset"], **{k: v for k, v in d.items() if k != "dataset"})
+    n_classes = len(splits.class_names)
+    trial = trial_module.Trial.from_state(trial_state)
+    with tempfile.TemporaryDirectory() as scratch:
+        hypermodel = _hypermodel(spec, splits.x_train.shape[1:], n_classes, training.chance_rate(splits.y_val))
+        tuner, _ = _tuner(spec, hypermodel, Path(scratch), overwrite=True)
+        past = trial.hyperparameters.values.get("tuner/trial_id")
+        if past is not None:
+            for name, data in files.items():
+                (Path(tuner.get_trial_dir(past)) / name).write_bytes(data)
+        histories = tuner.run_trial(trial, splits.x_train, _target(splits.y_train, n_classes),
+                                    validation_data=(splits.x_val, _target(splits.y_val, n_classes)),
+                                    epochs=spec["config"]["training"]["epochs"])
+        folder = Path(tuner.get_trial_dir(trial.trial_id))
+        kept = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    return {"histories": [{k: [float(v) for v in vs] for k, vs in h.history.items()} for h in histories],
+            "files": kept}
 
 
 def _target(y, n_classes: int):
