@@ -110,6 +110,8 @@ class DaskCluster:
     def __init__(self, folder: Path):
         self.folder, self.file, self.procs = folder, folder / "scheduler.json", []
         self.procs.append(_start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  # without a dashboard it still serves /health and /metrics: on loopback too
+                                  "--dashboard-address", "127.0.0.1:0",
                                   "--scheduler-file", str(self.file)], folder / "scheduler.log"))
         deadline = time.time() + 60
         while not self.file.exists() and time.time() < deadline:
@@ -118,7 +120,8 @@ class DaskCluster:
 
     def worker(self, name: str, env: dict | None = None) -> None:
         self.procs.append(_start(["worker", "--scheduler-file", str(self.file), "--nthreads", "1",
-                                  "--host", "127.0.0.1", "--no-dashboard", "--name", name],
+                                  "--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                                  "--name", name],
                                  self.folder / f"{name}.log", env))
 
     def client(self, workers: int):
