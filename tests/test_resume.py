@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_record, run_build
+from conftest import ROOT, make_record, run_build, shared_scheduler
 from helpers.build import state
 from helpers.config import load
 from helpers.run import cache
@@ -67,10 +67,13 @@ def hears_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(out: Path, log: Path, *args: str) -> subprocess.Popen:
-    """A build in the background, in its own session (so its process group can be signalled)."""
+def start(out: Path, log: Path, *args: str, shared: bool = False) -> subprocess.Popen:
+    """A build in the background, in its own session (so its process group can be signalled);
+    ``shared``: on the session's warm workers (conftest.shared_scheduler), else on a local
+    cluster of its own, as by default."""
+    env = {**ENV, "STUDYBOOK_SCHEDULER": shared_scheduler()} if shared else ENV
     with open(log, "w") as err:
-        return subprocess.Popen(command(out, *args), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+        return subprocess.Popen(command(out, *args), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=err, start_new_session=True, preexec_fn=hears_ctrl_c)
 
 
@@ -331,7 +334,7 @@ def test_a_killed_build_resumes_with_exactly_the_unfinished_runs(first, tmp_path
     assert new == {("depth", f"{n} layers") for n in range(4, 11)}
 
     log = tmp_path / "killed.log"
-    proc = start(out, log, *args)
+    proc = start(out, log, *args, shared=True)
     kernels: list[int] = []
     try:
         wait_for(lambda: len(trained_done(out, "depth")) >= 2, proc, log, what="two trained runs")
@@ -339,7 +342,8 @@ def test_a_killed_build_resumes_with_exactly_the_unfinished_runs(first, tmp_path
         # is, so what it has saved and reported can be read before it is killed, as a crash would.
         kernels = kernels_of(proc.pid)
         assert kernels
-        # The build, its kernel and its workers: the build stores what the workers finish.
+        # The build and its kernel (its runs train on the session's workers, which go on): the
+        # build stores what the workers finish.
         stop([proc.pid, *kernels, *(p for p, _ in descendants(proc.pid))])
         finished = {("depth", e["label"]) for e in trained_done(out, "depth") if e["status"] == "ok"}
         cached = {run for run in new if is_cached(out, keys[run])}
@@ -389,7 +393,9 @@ def test_an_interrupted_build_exits_130_keeps_the_report_and_leaves_no_kernel(fi
     assert len(new) == 3
 
     log = tmp_path / "interrupted.log"
-    proc = start(out, log, *args)
+    # Ctrl-C reaches the processes of the build's own local cluster too (its nannies must stop
+    # quietly); SIGTERM goes to a build that joined a cluster (its queued runs are cancelled there).
+    proc = start(out, log, *args, shared=signum == signal.SIGTERM)
     seen: set[tuple[int, str]] = set()  # every process the build started, while it ran
     try:
         wait_for(lambda: len(trained_done(out, "depth")) >= 1, proc, log, what="the first trained run",
