@@ -1,0 +1,196 @@
+"""What a build would do, told without doing it (build_report.py --dry-run): per study, whether it is
+executed again and why, which of its runs train and which come from the cache, and about how long
+the training takes, judged from the cached timings of comparable runs.
+
+Every decision is the build's own: the study states, their reuse and the reasons come from
+helpers.build.state, the runs to train from helpers.build.cluster.wanted, the order of phases from
+execute.run_studies. Nothing is written: no lock, no cache entry repaired, no cluster, no kernel."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.build import state as state_of
+from helpers.build.cluster import cost, wanted
+from helpers.config import kinds
+from helpers.config.load import NOTEBOOKS
+from helpers.config.plan import Plan, StudyPlan, expand_robustness
+
+TRAIN, REUSE, SEARCH = "train", "reuse", "search"
+
+
+@dataclass
+class Guess:
+    """A run's training time: ``seconds`` (None: no estimate) and how it was made."""
+    seconds: float | None
+    how: str
+
+
+@dataclass
+class Run:
+    id: str
+    action: str                  # TRAIN, REUSE, or SEARCH (trials the study's kernel trains)
+    note: str = ""               # where a reused run comes from, or how its time was guessed
+    guess: Guess | None = None   # for a run to train
+
+
+@dataclass
+class Forecast:
+    """One study as the build would handle it; ``executed`` None: not known before the other studies ran."""
+    name: str
+    executed: bool | None
+    why: str
+    runs: list[Run] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)  # a reused study's, which the robustness study ranks
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+class Timings:
+    """The finished runs in the cache, read once: what they trained on and how long it took."""
+
+    def __init__(self, cache_dir: Path):
+        self.entries = []
+        for meta_path in sorted((Path(cache_dir) / "runs").glob("*/meta.json")):
+            if meta_path.parent.name.startswith("."):  # an entry still being written or replaced
+                continue
+            try:
+                inputs = json.loads(meta_path.read_text())["inputs"]
+                metrics = json.loads((meta_path.parent / "record.json").read_text())["metrics"]
+                per_epoch = metrics["seconds"] / max(1, metrics.get("epochs_run") or inputs["training"]["epochs"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            self.entries.append((inputs, per_epoch))
+
+    def guess(self, spec: dict, inputs: dict) -> Guess:
+        """Seconds per epoch of cached runs of the same model size on the same data and device, times
+        this run's epochs; failing those, the per-epoch time of every cached run on that data and
+        device, scaled by the model's multiply-adds (cluster.cost)."""
+        epochs = spec["config"]["training"]["epochs"]
+        alike = [(i, s) for i, s in self.entries if _setting(i) == _setting(inputs)]
+        same = [s for i, s in alike if _size(i["model"]) == _size(inputs["model"])]
+        if same:
+            return Guess(statistics.median(same) * epochs,
+                         f"{len(same)} cached run{'s' * (len(same) != 1)} of this size")
+        if not alike:
+            return Guess(None, "no estimate: no cached run on this data")
+        per_cost = statistics.median(s / _cost(i) for i, s in alike)
+        return Guess(per_cost * _cost(inputs) * epochs,
+                     f"rough: {len(alike)} cached run{'s' * (len(alike) != 1)} of other sizes, scaled by multiply-adds")
+
+
+def _size(model: dict) -> tuple:
+    """What fixes a model's parameter count on given data."""
+    return tuple(json.dumps(model.get(k)) for k in ("kind", "hidden", "filters", "kernel_size", "pool_size"))
+
+
+def _setting(inputs: dict) -> tuple:
+    """Where a run's time is comparable: the same training data (its seed aside), on the same device class."""
+    data = {k: v for k, v in inputs["data"].items() if k not in ("seed", "test_samples")}
+    return json.dumps(data, sort_keys=True), inputs.get("device", {}).get("class")
+
+
+def _cost(inputs: dict) -> float:
+    """cluster.cost of one epoch."""
+    return cost({"config": {"model": inputs["model"], "data": inputs["data"],
+                            "training": {**inputs["training"], "epochs": 1}}})
+
+
+def forecast(plan: Plan, work: Path, cache_dir: Path, force: set[str] | bool,
+             notebooks: Path = NOTEBOOKS) -> list[Forecast]:
+    """Every study of ``plan`` as a build into ``work`` with ``cache_dir`` would handle it, in its order."""
+    plans = list(plan.studies.values())
+    timings = Timings(cache_dir)
+    later = [p for p in plans if kinds.KINDS[p.kind].after_others]
+    if not later or len(later) == len(plans):
+        return _phase(plans, work, cache_dir, force, timings, notebooks)
+    first = {f.name: f for f in _phase([p for p in plans if p not in later], work, cache_dir, force, timings, notebooks)}
+    again = [f.name for f in first.values() if f.executed]
+    if again:  # their records are known only once they ran
+        why = f"depends on the other studies' results ({', '.join(again)} executed again)"
+        first.update({p.name: Forecast(p.name, None, why) for p in later})
+    else:
+        records = [r for f in first.values() for r in f.records]
+        ready = [dataclasses.replace(p, runs=expand_robustness(p, records)) for p in later]
+        first.update({p.name: Forecast(p.name, True, "no candidates: no successful run in the other studies")
+                      for p in ready if not p.runs})
+        first.update({f.name: f for f in _phase([p for p in ready if p.runs], work, cache_dir, force,
+                                                timings, notebooks)})
+    return [first[p.name] for p in plans]
+
+
+def _phase(plans: list[StudyPlan], work: Path, cache_dir: Path, force, timings: Timings,
+           notebooks: Path) -> list[Forecast]:
+    """As execute.run_studies decides: a study is reused if state.reuse keeps it, else executed,
+    training what cluster.wanted finds missing from the cache."""
+    states = {p.name: state_of.study(p, notebooks) for p in plans}
+    out, todo = {}, []
+    for plan in plans:
+        kept = None if state_of.forced(force, plan.name) else state_of.reuse(plan, work, states[plan.name], cache_dir)
+        if kept is None:
+            todo.append(plan)
+        else:
+            out[plan.name] = Forecast(plan.name, False, "unchanged", [Run(i, REUSE, "cached") for i in states[plan.name]["runs"]],
+                                      records=kept)
+    missing = wanted(todo, states, cache_dir, force, repair=False)
+    for plan in todo:
+        why = "forced" if state_of.forced(force, plan.name) else \
+            state_of.why_changed(state_of.previous(work, plan.name), states[plan.name])
+        runs = [_run(spec, run_id, run, plan.name, missing, timings)
+                for spec, (run_id, run) in zip(plan.runs, states[plan.name]["runs"].items())]
+        out[plan.name] = Forecast(plan.name, True, why, runs)
+    return [out[p.name] for p in plans]
+
+
+def _run(spec: dict, run_id: str, run: dict, study: str, missing: dict, timings: Timings) -> Run:
+    if "search" in spec:
+        return Run(run_id, SEARCH, "its trials train in the study's kernel; no estimate")
+    if run["key"] not in missing:
+        return Run(run_id, REUSE, "cached")
+    owner = missing[run["key"]][0]["study"]
+    if owner != study:  # the same configuration in an earlier study: trained once, for that one
+        return Run(run_id, REUSE, f"trained for {owner} in this build")
+    guess = timings.guess(spec, run["inputs"])
+    return Run(run_id, TRAIN, guess.how, guess)
+
+
+def _total(runs: list[Run]) -> str:
+    """The training time of ``runs``, summed over those with an estimate."""
+    guesses = [r.guess for r in runs if r.action == TRAIN]
+    known = [g.seconds for g in guesses if g.seconds is not None]
+    if not guesses:
+        return "nothing to train"
+    text = f"≈ {duration(sum(known))} of training, summed over runs" if known else "no estimate"
+    unknown = len(guesses) - len(known) if known else 0
+    return text + (f" (+{unknown} run{'s' * (unknown != 1)} with no estimate)" if unknown else "")
+
+
+def _counts(runs: list[Run]) -> str:
+    train = sum(r.action == TRAIN for r in runs)
+    reuse = sum(r.action == REUSE for r in runs)
+    search = sum(r.action == SEARCH for r in runs)
+    return f"{train} to train, {reuse} reused" + (f", {search} search" if search else "")
+
+
+def render(forecasts: list[Forecast], header: str) -> str:
+    """The dry run's text: a study per line, then each run it would execute."""
+    lines = [header]
+    for f in forecasts:
+        if f.executed is None:
+            lines.append(f"{f.name}: {f.why}")
+        elif not f.executed:
+            lines.append(f"{f.name}: unchanged, {len(f.runs)} runs reused")
+        else:
+            lines.append(f"{f.name}: executed ({f.why}): {_counts(f.runs)}, {_total(f.runs)}")
+            lines += [f"  {r.action:<6}  {r.id}" + (f"  ≈ {duration(r.guess.seconds)}" if r.guess and r.guess.seconds is not None
+                                                  else "") + f"  ({r.note})" for r in f.runs]
+    runs = [r for f in forecasts for r in f.runs]
+    pending = [f.name for f in forecasts if f.executed is None]
+    lines.append(f"Total: {_counts(runs)}, {_total(runs)}"
+                 + (f"; not counted: {', '.join(pending)}" if pending else ""))
+    return "\n".join(lines) + "\n"
