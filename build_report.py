@@ -79,8 +79,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--dry-run", action="store_true",
                       help="check the input as a build does, then print per study whether it would be "
                            "executed again and why, which runs would train and which be reused, and the "
-                           "training time estimated from cached runs of the same size; trains, writes "
-                           "and downloads nothing (a dataset still to download is an error)")
+                           "training time estimated from cached runs of the same model and batch size "
+                           "on the same data (else scaled from other cached runs, or none); trains, "
+                           "writes and downloads nothing (a dataset still to download is an error)")
     mode.add_argument("--show-config", nargs="?", const="*", metavar="STUDY",
                       help="print the merged parameters of STUDY (default: of every study) as YAML, each "
                            "value commented with the layer that set it: params/defaults.yaml, the study file "
@@ -282,10 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(e)
     if args.dry_run:
         from helpers.build import dryrun
-        header = (f"Dry run of {out / (name + '.html')}: {len(plan.studies)} studies, "
-                  f"{sum(p.expected for p in plan.studies.values())} runs, profile {plan.report.profile}; "
-                  "nothing is trained or written")
-        print(dryrun.render(dryrun.forecast(plan, out / name, out / ".cache", force), header), end="")
+        print(dryrun.text(plan, out, name, force), end="")
         return 0
 
     # Imported after validation: bad input fails fast, without loading papermill or nbconvert.

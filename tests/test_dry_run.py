@@ -110,7 +110,7 @@ def test_a_forced_study_trains_every_run_estimated_from_runs_of_its_size(tmp_pat
     for run in seen["width"].runs:
         assert run.action == dryrun.TRAIN and run.guess.seconds == pytest.approx(SECONDS)
     # two layers of 64 units: width has no such run, depth has one
-    assert {r.note for r in seen["width"].runs} == {"1 cached run of this size"}
+    assert {r.note for r in seen["width"].runs} == {"1 cached run of this size and batch size"}
 
 
 def test_a_damaged_cache_entry_is_to_train_and_left_as_it_is(tmp_path):

@@ -68,15 +68,15 @@ class Timings:
             self.entries.append((inputs, per_epoch))
 
     def guess(self, spec: dict, inputs: dict) -> Guess:
-        """Seconds per epoch of cached runs of the same model size on the same data and device, times
-        this run's epochs; failing those, the per-epoch time of every cached run on that data and
-        device, scaled by the model's multiply-adds (cluster.cost)."""
+        """Seconds per epoch of cached runs of the same model size and batch size on the same data and
+        device, times this run's epochs; failing those, the per-epoch time of every cached run on
+        that data and device, scaled by multiply-adds and steps (cluster.cost)."""
         epochs = spec["config"]["training"]["epochs"]
         alike = [(i, s) for i, s in self.entries if _setting(i) == _setting(inputs)]
-        same = [s for i, s in alike if _size(i["model"]) == _size(inputs["model"])]
+        same = [s for i, s in alike if _size(i) == _size(inputs)]
         if same:
             return Guess(statistics.median(same) * epochs,
-                         f"{len(same)} cached run{'s' * (len(same) != 1)} of this size")
+                         f"{len(same)} cached run{'s' * (len(same) != 1)} of this size and batch size")
         if not alike:
             return Guess(None, "no estimate: no cached run on this data")
         per_cost = statistics.median(s / _cost(i) for i, s in alike)
@@ -84,9 +84,12 @@ class Timings:
                      f"rough: {len(alike)} cached run{'s' * (len(alike) != 1)} of other sizes, scaled by multiply-adds")
 
 
-def _size(model: dict) -> tuple:
-    """What fixes a model's parameter count on given data."""
-    return tuple(json.dumps(model.get(k)) for k in ("kind", "hidden", "filters", "kernel_size", "pool_size"))
+def _size(inputs: dict) -> tuple:
+    """What fixes the work of an epoch on given data: the model's parameter count (its kind and
+    layer sizes) and the number of steps (the batch size)."""
+    model = inputs["model"]
+    return (*(json.dumps(model.get(k)) for k in ("kind", "hidden", "filters", "kernel_size", "pool_size")),
+            inputs["training"].get("batch_size"))
 
 
 def _setting(inputs: dict) -> tuple:
@@ -177,8 +180,16 @@ def _counts(runs: list[Run]) -> str:
     return f"{train} to train, {reuse} reused" + (f", {search} search" if search else "")
 
 
+def text(plan: Plan, out: Path, name: str, force: set[str] | bool) -> str:
+    """What ``build_report.py --dry-run`` prints for a build of ``plan`` named ``name`` into ``out``."""
+    header = (f"Dry run of {out / (name + '.html')}: {len(plan.studies)} studies, "
+              f"{sum(p.expected for p in plan.studies.values())} runs, profile {plan.report.profile}; "
+              "nothing is trained or written")
+    return render(forecast(plan, out / name, out / ".cache", force), header)
+
+
 def render(forecasts: list[Forecast], header: str) -> str:
-    """The dry run's text: a study per line, then each run it would execute."""
+    """A study per line, then each run it would execute."""
     lines = [header]
     for f in forecasts:
         if f.executed is None:
