@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +70,10 @@ class Timings:
 
     def guess(self, spec: dict, inputs: dict) -> Guess:
         """Seconds per epoch of cached runs of the same model size and batch size on the same data and
-        device, times this run's epochs; failing those, the per-epoch time of every cached run on
-        that data and device, scaled by multiply-adds and steps (cluster.cost)."""
+        device, times this run's epochs; failing those, the per-epoch time of the cached runs on that
+        data and device nearest in work per epoch (cluster.cost: multiply-adds and steps), scaled to
+        this run's. Scaling from the nearest keeps the guess off the per-step overhead of small
+        models, which a ratio of multiply-adds does not see."""
         epochs = spec["config"]["training"]["epochs"]
         alike = [(i, s) for i, s in self.entries if _setting(i) == _setting(inputs)]
         same = [s for i, s in alike if _size(i) == _size(inputs)]
@@ -79,9 +82,12 @@ class Timings:
                          f"{len(same)} cached run{'s' * (len(same) != 1)} of this size and batch size")
         if not alike:
             return Guess(None, "no estimate: no cached run on this data")
-        per_cost = statistics.median(s / _cost(i) for i, s in alike)
-        return Guess(per_cost * _cost(inputs) * epochs,
-                     f"rough: {len(alike)} cached run{'s' * (len(alike) != 1)} of other sizes, scaled by multiply-adds")
+        work = _cost(inputs)
+        scaled = [(abs(math.log(_cost(i) / work)), s / _cost(i)) for i, s in alike]  # (distance, seconds per unit)
+        closest = min(d for d, _ in scaled)
+        nearest = [r for d, r in scaled if d == closest]
+        return Guess(statistics.median(nearest) * work * epochs,
+                     "rough: the cached runs nearest in size on this data, scaled by multiply-adds")
 
 
 def _size(inputs: dict) -> tuple:
