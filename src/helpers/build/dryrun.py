@@ -72,8 +72,8 @@ class Timings:
         """Seconds per epoch of cached runs of the same model size and batch size on the same data and
         device, times this run's epochs; failing those, the per-epoch time of the cached runs on that
         data and device nearest in work per epoch (cluster.cost: multiply-adds and steps), scaled to
-        this run's. Scaling from the nearest keeps the guess off the per-step overhead of small
-        models, which a ratio of multiply-adds does not see."""
+        this run's: a ratio of multiply-adds is blind to the per-step overhead that dominates small
+        models, so it is stretched no further than it must be."""
         epochs = spec["config"]["training"]["epochs"]
         alike = [(i, s) for i, s in self.entries if _setting(i) == _setting(inputs)]
         same = [s for i, s in alike if _size(i) == _size(inputs)]
@@ -99,8 +99,9 @@ def _size(inputs: dict) -> tuple:
 
 
 def _setting(inputs: dict) -> tuple:
-    """Where a run's time is comparable: the same training data (its seed aside), on the same device class."""
-    data = {k: v for k, v in inputs["data"].items() if k not in ("seed", "test_samples")}
+    """Where a run's time is comparable: as much training data of the same set, on the same device
+    class (which samples, the seed and a cross-validation fold choose, and the test set do not count)."""
+    data = {k: v for k, v in inputs["data"].items() if k not in ("seed", "fold", "test_samples")}
     return json.dumps(data, sort_keys=True), inputs.get("device", {}).get("class")
 
 
