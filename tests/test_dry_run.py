@@ -28,9 +28,9 @@ def plan_of(*sets: str, studies=STUDIES, params: Path = PARAMS):
     return load.load(params, profile="smoke", studies=list(studies) if studies else None, sets=list(sets))
 
 
-def built(plan, out: Path, names=STUDIES) -> None:
+def built(plan, out: Path, names=STUDIES, status: str = "ok") -> None:
     """A finished build of the studies ``names`` in ``out`` as state.reuse reads one: each run cached
-    (SECONDS over EPOCHS epochs), the study's state, results and notebook."""
+    (SECONDS over EPOCHS epochs, its ``status``), the study's state, results and notebook."""
     work, store = out / "digits", cache.RunCache(out / ".cache")
     work.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -38,7 +38,8 @@ def built(plan, out: Path, names=STUDIES) -> None:
         saved = state.study(study)
         records = []
         for spec, run in zip(study.runs, saved["runs"].values()):
-            record = {**make_record(spec["label"], study=name, cfg=spec["config"], seconds=SECONDS, epochs_run=EPOCHS),
+            record = {**make_record(spec["label"], study=name, cfg=spec["config"], status=status, seconds=SECONDS,
+                                    epochs_run=EPOCHS),
                       **spec, "key": run["key"]}
             store.put(run["key"], record, run["inputs"])
             records.append(record)
@@ -127,24 +128,37 @@ def test_a_damaged_cache_entry_is_to_train_and_left_as_it_is(tmp_path):
     assert snapshot(out) == before
 
 
-def test_robustness_waits_for_the_studies_it_ranks_unless_they_are_unchanged(tmp_path):
+def robust_plan(tmp_path: Path):
+    """A plan of depth and a robustness study that re-trains depth's best configuration over two seeds."""
     params = tmp_path / "robust.yaml"
     params.write_text("dataset: digits\nprofiles: {smoke: {train_samples: null, test_samples: null, epochs: 5}}\n"
                       "base: {model: {hidden: [64, 64]}, training: {epochs: 40}}\n"
                       "studies:\n  depth: {layers: [1, 2], units: 64}\n  robustness: {top: 1, seeds: [42, 43]}\n")
-    plan = plan_of(studies=None, params=params)
-    out = tmp_path / "out"
+    return plan_of(studies=None, params=params)
+
+
+def test_robustness_waits_for_the_studies_it_ranks_unless_they_are_unchanged(tmp_path):
+    plan, out = robust_plan(tmp_path), tmp_path / "out"
     robust = forecast(plan, out)["robustness"]
     assert robust.executed is None and robust.runs == []
     assert robust.why == "depends on the other studies' results (depth executed again)"
     assert "robustness: depends on the other studies' results" in dryrun.render(list(forecast(plan, out).values()), "")
 
     built(plan, out, ["depth"])
-    robust = forecast(plan_of(studies=None, params=params), out)["robustness"]
+    robust = forecast(plan, out)["robustness"]
     assert robust.executed and robust.why == "first build"
     # the best configuration again: its own seed is depth's cached run, the other trains
     assert sorted(actions(robust).values()) == ["reuse", "train"]
     assert next(r for r in robust.runs if r.action == dryrun.TRAIN).guess.seconds == pytest.approx(SECONDS)
+
+
+def test_robustness_with_nothing_to_rank_says_it_will_fail(tmp_path):
+    plan, out = robust_plan(tmp_path), tmp_path / "out"
+    built(plan, out, ["depth"], status="failed")
+    seen = forecast(plan, out)
+    assert seen["depth"].why == "unchanged"
+    assert seen["robustness"].why.startswith("no candidates") and seen["robustness"].runs == []
+    assert "\nrobustness: no candidates: it fails" in dryrun.render(list(seen.values()), "")
 
 
 def test_the_dry_run_prints_the_plan_and_writes_nothing(tmp_path):

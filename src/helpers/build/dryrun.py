@@ -21,6 +21,7 @@ from helpers.config.load import NOTEBOOKS
 from helpers.config.plan import Plan, StudyPlan, expand_robustness
 
 TRAIN, REUSE, SEARCH = "train", "reuse", "search"
+UNCHANGED = "unchanged"  # why a study is reused, in the build summary's words (execute.run_studies)
 
 
 @dataclass
@@ -127,7 +128,7 @@ def forecast(plan: Plan, work: Path, cache_dir: Path, force: set[str] | bool,
     else:
         records = [r for f in first.values() for r in f.records]
         ready = [dataclasses.replace(p, runs=expand_robustness(p, records)) for p in later]
-        first.update({p.name: Forecast(p.name, True, "no candidates: no successful run in the other studies")
+        first.update({p.name: Forecast(p.name, False, "no candidates: it fails, no other study has a successful run")
                       for p in ready if not p.runs})
         first.update({f.name: f for f in _phase([p for p in ready if p.runs], work, cache_dir, force,
                                                 timings, notebooks)})
@@ -145,7 +146,7 @@ def _phase(plans: list[StudyPlan], work: Path, cache_dir: Path, force, timings: 
         if kept is None:
             todo.append(plan)
         else:
-            out[plan.name] = Forecast(plan.name, False, "unchanged", [Run(i, REUSE, "cached") for i in states[plan.name]["runs"]],
+            out[plan.name] = Forecast(plan.name, False, UNCHANGED, [Run(i, REUSE, "cached") for i in states[plan.name]["runs"]],
                                       records=kept)
     missing = wanted(todo, states, cache_dir, force, repair=False)
     for plan in todo:
@@ -199,7 +200,7 @@ def render(forecasts: list[Forecast], header: str) -> str:
     """A study per line, then each run it would execute."""
     lines = [header]
     for f in forecasts:
-        if f.executed is None:
+        if f.executed is None or (not f.executed and f.why != UNCHANGED):
             lines.append(f"{f.name}: {f.why}")
         elif not f.executed:
             lines.append(f"{f.name}: unchanged, {len(f.runs)} runs reused")
