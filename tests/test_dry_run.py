@@ -213,3 +213,13 @@ def test_the_dry_run_lists_exactly_the_runs_the_following_build_trains(tmp_path,
         mine = [r for r in runs if r["study"] == name]
         trained |= {(name, i) for r, i in zip(mine, run_ids(mine)) if not r["cached"]}
     assert trained == listed
+
+
+def test_runs_a_study_chooses_as_it_runs_are_counted_not_listed(tmp_path):
+    params = tmp_path / "cv.yaml"
+    params.write_text("dataset: digits\nprofiles: {smoke: {train_samples: null, test_samples: null, epochs: 5}}\n"
+                      "studies:\n  cv: {}\n")
+    plan = plan_of(studies=None, params=params)
+    cv = forecast(plan, tmp_path / "out")["cv"]
+    assert cv.chosen == 1 and len(cv.runs) == len(plan.studies["cv"].runs)  # the refit of the best candidate
+    assert ", 1 chosen by results as it runs (not estimated)," in dryrun.render([cv], "")

@@ -18,7 +18,7 @@ from helpers.build import state as state_of
 from helpers.build.cluster import cost, wanted
 from helpers.config import kinds
 from helpers.config.load import NOTEBOOKS
-from helpers.config.plan import Plan, StudyPlan, expand_robustness
+from helpers.config.plan import Plan, StudyPlan, expand_robustness, run_ids
 
 TRAIN, REUSE, SEARCH = "train", "reuse", "search"
 UNCHANGED = "unchanged"  # why a study is reused, in the build summary's words (execute.run_studies)
@@ -47,6 +47,7 @@ class Forecast:
     why: str
     runs: list[Run] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)  # a reused study's, which the robustness study ranks
+    chosen: int = 0              # runs its own results choose, so known only as it runs (a cross-validation's refit)
 
 
 def duration(seconds: float) -> str:
@@ -124,7 +125,7 @@ def forecast(plan: Plan, work: Path, cache_dir: Path, force: set[str] | bool,
     again = [f.name for f in first.values() if f.executed]
     if again:  # their records are known only once they ran
         why = f"depends on the other studies' results ({', '.join(again)} executed again)"
-        first.update({p.name: Forecast(p.name, None, why) for p in later})
+        first.update({p.name: Forecast(p.name, None, why, chosen=p.expected) for p in later})
     else:
         records = [r for f in first.values() for r in f.records]
         ready = [dataclasses.replace(p, runs=expand_robustness(p, records)) for p in later]
@@ -146,7 +147,7 @@ def _phase(plans: list[StudyPlan], work: Path, cache_dir: Path, force, timings: 
         if kept is None:
             todo.append(plan)
         else:
-            out[plan.name] = Forecast(plan.name, False, UNCHANGED, [Run(i, REUSE, "cached") for i in states[plan.name]["runs"]],
+            out[plan.name] = Forecast(plan.name, False, UNCHANGED, [Run(i, REUSE, "cached") for i in run_ids(kept)],
                                       records=kept)
     missing = wanted(todo, states, cache_dir, force, repair=False)
     for plan in todo:
@@ -154,7 +155,7 @@ def _phase(plans: list[StudyPlan], work: Path, cache_dir: Path, force, timings: 
             state_of.why_changed(state_of.previous(work, plan.name), states[plan.name])
         runs = [_run(spec, run_id, run, plan.name, missing, timings)
                 for spec, (run_id, run) in zip(plan.runs, states[plan.name]["runs"].items())]
-        out[plan.name] = Forecast(plan.name, True, why, runs)
+        out[plan.name] = Forecast(plan.name, True, why, runs, chosen=max(0, plan.expected - len(plan.runs)))
     return [out[p.name] for p in plans]
 
 
@@ -170,22 +171,23 @@ def _run(spec: dict, run_id: str, run: dict, study: str, missing: dict, timings:
     return Run(run_id, TRAIN, guess.how, guess)
 
 
-def _total(runs: list[Run]) -> str:
+def _total(runs: list[Run], chosen: int) -> str:
     """The training time of ``runs``, summed over those with an estimate."""
     guesses = [r.guess for r in runs if r.action == TRAIN]
     known = [g.seconds for g in guesses if g.seconds is not None]
-    if not guesses:
+    if not guesses and not chosen and all(r.action == REUSE for r in runs):
         return "nothing to train"
     text = f"≈ {duration(sum(known))} of training, summed over runs" if known else "no estimate"
     unknown = len(guesses) - len(known) if known else 0
     return text + (f" (+{unknown} run{'s' * (unknown != 1)} with no estimate)" if unknown else "")
 
 
-def _counts(runs: list[Run]) -> str:
+def _counts(runs: list[Run], chosen: int) -> str:
     train = sum(r.action == TRAIN for r in runs)
     reuse = sum(r.action == REUSE for r in runs)
     search = sum(r.action == SEARCH for r in runs)
-    return f"{train} to train, {reuse} reused" + (f", {search} search" if search else "")
+    return (f"{train} to train, {reuse} reused" + (f", {search} search" if search else "")
+            + (f", {chosen} chosen by results as it runs (not estimated)" if chosen else ""))
 
 
 def text(plan: Plan, out: Path, name: str, force: set[str] | bool) -> str:
@@ -200,16 +202,17 @@ def render(forecasts: list[Forecast], header: str) -> str:
     """A study per line, then each run it would execute."""
     lines = [header]
     for f in forecasts:
-        if f.executed is None or (not f.executed and f.why != UNCHANGED):
+        if f.executed is None:
+            lines.append(f"{f.name}: {f.why}; {f.chosen} runs")
+        elif not f.executed and f.why != UNCHANGED:
             lines.append(f"{f.name}: {f.why}")
         elif not f.executed:
             lines.append(f"{f.name}: unchanged, {len(f.runs)} runs reused")
         else:
-            lines.append(f"{f.name}: executed ({f.why}): {_counts(f.runs)}, {_total(f.runs)}")
+            lines.append(f"{f.name}: executed ({f.why}): {_counts(f.runs, f.chosen)}, {_total(f.runs, f.chosen)}")
             lines += [f"  {r.action:<6}  {r.id}" + (f"  ≈ {duration(r.guess.seconds)}" if r.guess and r.guess.seconds is not None
                                                   else "") + f"  ({r.note})" for r in f.runs]
     runs = [r for f in forecasts for r in f.runs]
-    pending = [f.name for f in forecasts if f.executed is None]
-    lines.append(f"Total: {_counts(runs)}, {_total(runs)}"
-                 + (f"; not counted: {', '.join(pending)}" if pending else ""))
+    chosen = sum(f.chosen for f in forecasts)
+    lines.append(f"Total: {_counts(runs, chosen)}, {_total(runs, chosen)}")
     return "\n".join(lines) + "\n"
