@@ -51,6 +51,7 @@ class Forecast:
 
 
 def duration(seconds: float) -> str:
+    """How every time in the dry run's text is written."""
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
@@ -190,6 +191,11 @@ def _counts(runs: list[Run], chosen: int) -> str:
             + (f", {chosen} chosen by results as it runs (not estimated)" if chosen else ""))
 
 
+def _line(run: Run) -> str:
+    time = f"  ≈ {duration(run.guess.seconds)}" if run.guess and run.guess.seconds is not None else ""
+    return f"  {run.action:<6}  {run.id}{time}  ({run.note})"
+
+
 def text(plan: Plan, out: Path, name: str, force: set[str] | bool) -> str:
     """What ``build_report.py --dry-run`` prints for a build of ``plan`` named ``name`` into ``out``."""
     header = (f"Dry run of {out / (name + '.html')}: {len(plan.studies)} studies, "
@@ -210,8 +216,7 @@ def render(forecasts: list[Forecast], header: str) -> str:
             lines.append(f"{f.name}: unchanged, {len(f.runs)} runs reused")
         else:
             lines.append(f"{f.name}: executed ({f.why}): {_counts(f.runs, f.chosen)}, {_total(f.runs, f.chosen)}")
-            lines += [f"  {r.action:<6}  {r.id}" + (f"  ≈ {duration(r.guess.seconds)}" if r.guess and r.guess.seconds is not None
-                                                  else "") + f"  ({r.note})" for r in f.runs]
+            lines += [_line(r) for r in f.runs]
     runs = [r for f in forecasts for r in f.runs]
     chosen = sum(f.chosen for f in forecasts)
     lines.append(f"Total: {_counts(runs, chosen)}, {_total(runs, chosen)}")
