@@ -105,6 +105,18 @@ def test_a_changed_study_trains_only_its_new_runs_and_says_why(tmp_path):
     assert SECONDS < guess.seconds < 3 * SECONDS
 
 
+def test_a_study_executed_again_for_what_it_shows_says_so_in_the_summary_s_words(tmp_path):
+    out, notebooks = tmp_path / "out", tmp_path / "notebooks"
+    built(plan_of(), out)
+    shutil.copytree(load.NOTEBOOKS, notebooks)
+    (notebooks / "width.ipynb").write_text((notebooks / "width.ipynb").read_text().replace("Network width", "Width"))
+    (out / "digits" / "depth.results.json").unlink()  # as a build interrupted in depth's kernel leaves it
+    seen = {f.name: f for f in dryrun.forecast(plan_of(), out / "digits", out / ".cache", False, notebooks)}
+    assert seen["depth"].why == "previous build did not finish"
+    assert seen["width"].why == "notebook template changed"
+    assert {r.action for f in seen.values() for r in f.runs} == {dryrun.REUSE}  # every run is cached
+
+
 def test_a_forced_study_trains_every_run_estimated_from_runs_of_its_size(tmp_path):
     out = tmp_path / "out"
     built(plan_of(), out)
