@@ -99,10 +99,10 @@ def test_a_changed_study_trains_only_its_new_runs_and_says_why(tmp_path):
     assert width.why.startswith("gained 16 units, 64 units")
     # 64 units at two layers is depth's "2 layers": cached, as 8 and 32 units are
     assert actions(width) == {"8 units": "reuse", "16 units": "train", "32 units": "reuse", "64 units": "reuse"}
-    # no run of 16 units is cached: scaled from the nearest in size, 8 units, by its multiply-adds
+    # no run of 16 units is cached: read between those of 8 and 32 units
     guess = next(r for r in width.runs if r.action == dryrun.TRAIN).guess
-    assert guess.how.startswith("rough: the cached runs nearest in size")
-    assert SECONDS < guess.seconds < 3 * SECONDS
+    assert guess.how == "rough: interpolated between cached runs of the sizes around it"
+    assert guess.seconds == pytest.approx(SECONDS)
 
 
 def test_a_study_executed_again_for_what_it_shows_says_so_in_the_summary_s_words(tmp_path):
@@ -235,3 +235,14 @@ def test_runs_a_study_chooses_as_it_runs_are_counted_not_listed(tmp_path):
     cv = forecast(plan, tmp_path / "out")["cv"]
     assert cv.chosen == 1 and len(cv.runs) == len(plan.studies["cv"].runs)  # the refit of the best candidate
     assert ", 1 chosen by results as it runs (not estimated)," in dryrun.render([cv], "")
+
+
+def test_a_size_not_cached_is_read_off_the_others_by_work():
+    from conftest import config
+    runs = [(config(hidden=(units,)), seconds) for units, seconds in ((8, 1.0), (32, 2.0), (128, 8.0))]
+    work = lambda units: dryrun._cost(config(hidden=(units,)))  # noqa: E731
+    between, how = dryrun._by_work(runs, work(16))
+    assert 1.0 < between < 2.0 and how.startswith("interpolated")
+    assert dryrun._by_work(runs, work(4)) == (1.0, "as the smallest cached run on this data")
+    above, how = dryrun._by_work(runs, work(512))
+    assert above == pytest.approx(8.0 * work(512) / work(128)) and how.endswith("scaled by multiply-adds")

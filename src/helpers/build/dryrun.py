@@ -73,10 +73,8 @@ class Timings:
 
     def guess(self, spec: dict, inputs: dict) -> Guess:
         """Seconds per epoch of cached runs of the same model size and batch size on the same data and
-        device, times this run's epochs; failing those, the per-epoch time of the cached runs on that
-        data and device nearest in work per epoch (cluster.cost: multiply-adds and steps), scaled to
-        this run's: a ratio of multiply-adds is blind to the per-step overhead that dominates small
-        models, so it is stretched no further than it must be."""
+        device, times this run's epochs; failing those, read off the cached runs on that data and
+        device by work per epoch (cluster.cost: multiply-adds and steps)."""
         epochs = spec["config"]["training"]["epochs"]
         alike = [(i, s) for i, s in self.entries if _setting(i) == _setting(inputs)]
         same = [s for i, s in alike if _size(i) == _size(inputs)]
@@ -85,12 +83,26 @@ class Timings:
                          f"{len(same)} cached run{'s' * (len(same) != 1)} of this size and batch size")
         if not alike:
             return Guess(None, "no estimate: no cached run on this data")
-        work = _cost(inputs)
-        scaled = [(abs(math.log(_cost(i) / work)), s / _cost(i)) for i, s in alike]  # (distance, seconds per unit)
-        closest = min(d for d, _ in scaled)
-        nearest = [r for d, r in scaled if d == closest]
-        return Guess(statistics.median(nearest) * work * epochs,
-                     "rough: the cached runs nearest in size on this data, scaled by multiply-adds")
+        per_epoch, how = _by_work(alike, _cost(inputs))
+        return Guess(per_epoch * epochs, f"rough: {how}")
+
+
+def _by_work(runs: list[tuple[dict, float]], work: float) -> tuple[float, str]:
+    """Seconds per epoch at ``work`` from (inputs, seconds per epoch) of other sizes, and how it was read.
+    Between two sizes, interpolated on a log scale of work; below the smallest, the smallest's time, since
+    small models cost mostly per-step overhead; above the largest, the largest's scaled by work, since
+    large ones cost mostly multiply-adds."""
+    by_cost: dict[float, list[float]] = {}
+    for inputs, seconds in runs:
+        by_cost.setdefault(_cost(inputs), []).append(seconds)
+    points = sorted((c, statistics.median(s)) for c, s in by_cost.items())
+    (low, at_low), (high, at_high) = points[0], points[-1]
+    if work <= low:
+        return at_low, "as the smallest cached run on this data"
+    if work >= high:
+        return at_high * work / high, "the largest cached run on this data, scaled by multiply-adds"
+    (a, ta), (b, tb) = next((p, q) for p, q in zip(points, points[1:]) if p[0] <= work <= q[0])
+    return ta + (tb - ta) * math.log(work / a) / math.log(b / a), "interpolated between cached runs of the sizes around it"
 
 
 def _size(inputs: dict) -> tuple:
