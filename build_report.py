@@ -75,13 +75,20 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                         "PATH as chromium, chromium-browser or google-chrome; see --chromium)")
     p.add_argument("--chromium", metavar="PATH",
                    help="the Chromium (or Chrome) executable that prints the PDF; implies --pdf")
-    p.add_argument("--show-config", nargs="?", const="*", metavar="STUDY",
-                   help="print the merged parameters of STUDY (default: of every study) as YAML, each value "
-                        "commented with the layer that set it: params/defaults.yaml, the study file "
-                        "params/studies/KIND.yaml, the report file, --set or --profile; trains and writes "
-                        "nothing")
-    p.add_argument("--clear-cache", action="store_true",
-                   help="delete the run cache (DIR/.cache), report its size, and exit")
+    mode = p.add_mutually_exclusive_group()  # each does something other than a build
+    mode.add_argument("--dry-run", action="store_true",
+                      help="check the input as a build does, then print per study whether it would be "
+                           "executed again and why, which runs would train and which be reused, and the "
+                           "training time estimated from cached runs of the same model and batch size "
+                           "on the same data (else scaled from other cached runs, or none); trains, "
+                           "writes and downloads nothing (a dataset still to download is an error)")
+    mode.add_argument("--show-config", nargs="?", const="*", metavar="STUDY",
+                      help="print the merged parameters of STUDY (default: of every study) as YAML, each "
+                           "value commented with the layer that set it: params/defaults.yaml, the study file "
+                           "params/studies/KIND.yaml, the report file, --set or --profile; trains and writes "
+                           "nothing")
+    mode.add_argument("--clear-cache", action="store_true",
+                      help="delete the run cache (DIR/.cache), report its size, and exit")
     return p.parse_args(argv)
 
 
@@ -212,7 +219,7 @@ def check_out(out: Path, name: str) -> None:
         raise ConfigError(f"--out {out}: {nearest} is not writable")
 
 
-def fail(error: Exception) -> int:
+def fail(error: Exception | str) -> int:
     """Bad input: its one line, and the exit code that says so."""
     print(f"error: {error}", file=sys.stderr)
     return 2
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             from helpers.config.show import show
             print(show(plan, None if args.show_config == "*" else args.show_config), end="")
             return 0
-        data.locate(plan.report.dataset)
+        data.locate(plan.report.dataset, download=not args.dry_run)
         backend.use(plan.report.backend)  # before any run key or kernel: both read KERAS_BACKEND
         force: set[str] | bool = False
         if args.force == "*":
@@ -270,8 +277,14 @@ def main(argv: list[str] | None = None) -> int:
                 chromium = find_chromium(args.chromium)
             except PdfError as e:
                 raise ConfigError(str(e)) from None
-    except (ConfigError, data.DatasetMissing) as e:
+    except data.DatasetMissing as e:
+        return fail(f"{e} (a dry run downloads nothing)" if args.dry_run else e)
+    except ConfigError as e:
         return fail(e)
+    if args.dry_run:
+        from helpers.build import dryrun
+        print(dryrun.text(plan, out, name, force), end="")
+        return 0
 
     # Imported after validation: bad input fails fast, without loading papermill or nbconvert.
     from helpers.build import execute, state

@@ -351,6 +351,19 @@ def test_a_damaged_entry_is_a_miss_with_a_warning_and_is_removed(store, damage):
     assert store.get(key) == RECORD
 
 
+@pytest.mark.parametrize("damage", [*DAMAGE.values(), lambda folder: (folder / "meta.json").unlink()],
+                         ids=[*DAMAGE.keys(), "meta missing"])
+def test_a_look_without_repair_misses_a_damaged_entry_and_leaves_it(store, damage):
+    """A dry run's look: the build would train the run again, but nothing is changed yet."""
+    key, folder = _put(store)
+    damage(folder)
+    left = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.get(key, repair=False) is None
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == left
+
+
 def test_a_record_without_meta_is_an_interrupted_save_and_a_miss(store):
     key, folder = _put(store)
     (folder / "meta.json").unlink()  # the meta file is written last: the save never finished

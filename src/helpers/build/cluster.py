@@ -15,6 +15,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from helpers.build import state as state_of
 from helpers.config.plan import StudyPlan
 from helpers.data.registry import DatasetMissing, content_hash
 from helpers.run import cache, executor, training
@@ -92,18 +93,19 @@ def _log_to(log: str | None) -> None:
     root.propagate = False
 
 
-def wanted(plans: list[StudyPlan], states: dict, cache_dir, force, held=()) -> dict:
+def wanted(plans: list[StudyPlan], states: dict, cache_dir, force, held=(), *, repair: bool = True) -> dict:
     """The runs of ``plans`` to train: those the cache does not hold (all of a forced study's),
-    as key -> (spec, inputs, forced). A search trains its trials in its kernel (helpers.run.search)."""
+    as key -> (spec, inputs, forced); the first study that has a run is the one it trains for.
+    A search trains its trials in its kernel (helpers.run.search). ``repair``: as RunCache.get's."""
     store = cache.RunCache(cache_dir)
     todo = {}
     for plan in plans:
-        forced = force is True or (bool(force) and plan.name in force)
+        forced = state_of.forced(force, plan.name)
         for spec, run in zip(plan.runs, states[plan.name]["runs"].values()):
             key = run["key"]
             if "search" in spec or key in todo or key in held:
                 continue
-            if forced or store.get(key) is None:
+            if forced or store.get(key, repair=repair) is None:
                 todo[key] = (spec, run["inputs"], forced)
     return todo
 

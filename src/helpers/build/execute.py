@@ -91,10 +91,7 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
     events = out_dir / f"{plan.name}.events.jsonl"
     notebook = out_dir / f"{plan.name}.ipynb"
     state_path = out_dir / f"{plan.name}.study.json"
-    try:
-        old_state = json.loads(state_path.read_text())
-    except (OSError, ValueError):
-        old_state = None
+    old_state = state_of.previous(out_dir, plan.name)
     # The old state stays until this execution ends: it explains the next build's re-run even if
     # this one is interrupted; without results.json it can no longer mark the study reusable.
     for stale in (results, events, out_dir / f"{plan.name}.kernel.log"):
@@ -185,11 +182,10 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
         return _robustness_last(plans, later, out_dir, jobs=jobs, on_event=on_event, on_study=on_study,
                                 notebooks=notebooks, cache_dir=cache_dir, force=force, on_execute=on_execute,
                                 cluster=cluster)
-    forced = (lambda name: True) if force is True else (lambda name: bool(force) and name in force)
     states = {p.name: state_of.study(p, notebooks) for p in plans} if cache_dir else {}
     reused = {}
     for plan in plans:
-        kept = None if forced(plan.name) or not cache_dir else state_of.reuse(plan, out_dir, states[plan.name], cache_dir)
+        kept = None if state_of.forced(force, plan.name) or not cache_dir else state_of.reuse(plan, out_dir, states[plan.name], cache_dir)
         if kept is not None:
             old = Outcome(plan.name, executed=False, why="unchanged", records=kept,
                           notebook=out_dir / f"{plan.name}.ipynb", state_key=states[plan.name]["key"])
@@ -216,7 +212,7 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
 
     def one(plan: StudyPlan) -> Outcome:
         outcome = run_study(plan, out_dir, threads=threads, notebooks=notebooks, cache_dir=cache_dir,
-                            force=forced(plan.name), state=states.get(plan.name))
+                            force=state_of.forced(force, plan.name), state=states.get(plan.name))
         watcher.poll()  # this study's last runs are reported before the study itself
         on_study(outcome)
         return outcome

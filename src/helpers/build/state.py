@@ -35,6 +35,19 @@ def study(plan: StudyPlan, notebooks: Path = NOTEBOOKS) -> dict:
     return state
 
 
+def forced(force: set[str] | bool, name: str) -> bool:
+    """Whether ``--force`` (True: every study, or a set of study names) makes study ``name`` train again."""
+    return force is True or (bool(force) and name in force)
+
+
+def previous(out_dir: Path, name: str) -> dict | None:
+    """The state a study's last successful execution saved (None: never built, or failed since)."""
+    try:
+        return json.loads((out_dir / f"{name}.study.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def why_changed(old: dict | None, new: dict) -> str:
     """In words, what differs between two study states (for the build summary)."""
     if not old:

@@ -175,12 +175,13 @@ class RunCache:
     def _dir(self, key: str) -> Path:
         return self.runs / key
 
-    def get(self, key: str) -> dict | None:
-        """The cached record, or None; a damaged or partial entry is removed with a warning."""
+    def get(self, key: str, *, repair: bool = True) -> dict | None:
+        """The cached record, or None; a damaged or partial entry is removed with a warning
+        (``repair``), or, for a look that must change nothing (a dry run), left as it is."""
         folder = self._dir(key)
         meta_path, record_path = folder / "meta.json", folder / "record.json"
         if not meta_path.exists():
-            if folder.exists():  # a record without its meta: a run interrupted while saving
+            if folder.exists() and repair:  # a record without its meta: a run interrupted while saving
                 warnings.warn(f"cache entry {key[:12]} is incomplete (interrupted while saving); "
                               "the run will be trained again", stacklevel=2)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -192,6 +193,8 @@ class RunCache:
                 raise ValueError("hash mismatch")
             return json.loads(text)
         except (OSError, ValueError) as e:
+            if not repair:
+                return None
             warnings.warn(f"cache entry {key[:12]} is damaged ({e}); the run will be trained again",
                           stacklevel=2)
             shutil.rmtree(folder, ignore_errors=True)
