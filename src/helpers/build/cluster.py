@@ -96,7 +96,8 @@ def _log_to(log: str | None) -> None:
 def wanted(plans: list[StudyPlan], states: dict, cache_dir, force, held=(), *, repair: bool = True) -> dict:
     """The runs of ``plans`` to train: those the cache does not hold (all of a forced study's),
     as key -> (spec, inputs, forced); the first study that has a run is the one it trains for.
-    A search trains its trials in its kernel (helpers.run.search). ``repair``: as RunCache.get's."""
+    A search is left out: its kernel submits its trials as the oracle proposes them (helpers.run.search).
+    ``repair``: as RunCache.get's."""
     store = cache.RunCache(cache_dir)
     todo = {}
     for plan in plans:
