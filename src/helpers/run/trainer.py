@@ -61,5 +61,5 @@ def _by_hand(study: str, params_file: str | None, profile: str, how: dict) -> li
             raise RuntimeError(f"no successful run in the other studies of {shown} to re-train")
     records = _train(runs, **how)
     reused = sum(bool(r.get("cached")) for r in records)
-    print(f"{len(records)} runs: {len(records) - reused} trained, {reused} from the cache.")
+    print(f"{len(records)} run{'s' * (len(records) != 1)}: {len(records) - reused} trained, {reused} from the cache.")
     return records
