@@ -47,7 +47,7 @@ def header(name: str, kind: Kind, example: bool) -> str:
             f"cell below (`papermill notebooks/{name}.ipynb out.ipynb -p params_file params/<yours>.yaml -p study <name>`).")
 
 
-def notebook(name: str, kind: Kind, examples: Iterable[str] = ()) -> nbformat.NotebookNode:
+def notebook(name: str, kind: Kind, examples: Iterable[str]) -> nbformat.NotebookNode:
     """The notebook of one study kind; ``examples``: the built-in examples' studies (load.examples())."""
     imports = "from helpers.present import section\n" + (f"from helpers.present.views import {kind.view}\n"
                                                          if kind.view else "") + "from helpers.run import trainer"
