@@ -39,9 +39,9 @@ def header(name: str, kind: Kind, example: bool) -> str:
     return (f"# {kind.title}\n\n"
             f"A **studybook** study notebook. It varies {kind.varies} and holds everything else at the report's "
             "base configuration. `build_report.py` executes it with papermill, injecting the runs below.\n\n"
-            f"Run by hand (Jupyter's *Run All*, or `papermill` without parameters), it trains {source}. Runs "
-            "already in the run cache of `build_report.py`'s default build (`reports/.cache`) are taken from it, "
-            "and nothing is written beside this notebook.\n\n"
+            f"Run by hand (Jupyter's *Run All*, or `papermill` without parameters), it trains {source}. It shares "
+            "`build_report.py`'s run cache, `reports/.cache`: a run a build trained in the same profile "
+            "(`--profile smoke`) is taken from it, not trained again. Nothing is written beside this notebook.\n\n"
             "With your own parameters: `python build_report.py params/<yours>.yaml --studies <name>` builds this "
             "study as a section of that report; or set `params_file`, `study` and `profile` in the parameters "
             f"cell below (`papermill notebooks/{name}.ipynb out.ipynb -p params_file params/<yours>.yaml -p study <name>`).")
