@@ -144,8 +144,6 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
     return cfg
 
 
-
-
 def examples() -> list[str]:
     """The names of the built-in examples' studies (one per kind the default report lacks)."""
     return list(read_yaml(EXAMPLES)["studies"])
