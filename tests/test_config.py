@@ -604,10 +604,10 @@ def test_by_hand_params_file_relative_to_the_working_directory_or_the_root(tmp_p
 
 
 @pytest.mark.parametrize("study, params_file, match", [
-    ("depht", None, r"^params/examples\.yaml: no study 'depht' \(did you mean 'depth'\?\); it has compare, .*; "
-                    r"params/report\.yaml has depth, "),
-    ("cv", "params/digits.yaml", r"^params/digits\.yaml: no study 'cv'; it has depth, width, activation, optimizer, "
-                                 r"cnn_vs_baseline$"),
+    ("depht", None, (r"^params/examples\.yaml: no study 'depht' \(did you mean 'depth'\?\); it has compare, .*; "
+                     r"params/report\.yaml has depth, ")),
+    ("cv", "params/digits.yaml", (r"^params/digits\.yaml: no study 'cv'; it has depth, width, activation, optimizer, "
+                                  r"cnn_vs_baseline$")),
 ])
 def test_by_hand_unknown_study(study, params_file, match, monkeypatch):
     monkeypatch.chdir(load.ROOT)
