@@ -29,7 +29,8 @@ EXAMPLES = load.examples()
 
 
 def listing() -> dict:
-    return {p.relative_to(NOTEBOOKS): p.stat().st_mtime_ns for p in NOTEBOOKS.rglob("*")}
+    # The folder's own mtime too: a file written and removed again changes it.
+    return {p: p.stat().st_mtime_ns for p in [NOTEBOOKS, *NOTEBOOKS.rglob("*")]}
 
 
 def outputs(nb) -> str:
