@@ -523,3 +523,12 @@ def test_a_failed_run_is_never_cached(digit_specs, tmp_path):
     assert record["status"] == "failed" and record["cached"] is False
     assert "train_samples" in record["error"]
     assert cache.RunCache(tmp_path / "cache").size()[0] == 0
+
+
+def test_default_root_is_the_default_builds_cache_whatever_the_working_directory(monkeypatch, tmp_path):
+    from conftest import ROOT
+    monkeypatch.delenv(cache.ENV_CACHE, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cache.default_root() == ROOT / "reports" / ".cache"
+    monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path / "c"))
+    assert cache.default_root() == tmp_path / "c"

@@ -575,3 +575,41 @@ def test_show_config_of_an_unknown_study():
     with pytest.raises(ConfigError, match=r"^--show-config dpeth: no study 'dpeth' \(did you mean 'depth'\?\); "
                                           r"this report has depth, width, "):
         show(load.load(), "dpeth")
+
+
+# --- a notebook run by hand (no runs injected) takes its study from a parameter file
+
+
+@pytest.mark.parametrize("study, source", [("depth", "report.yaml"), ("cv", "examples.yaml"),
+                                           ("robustness", "examples.yaml")])
+def test_by_hand_takes_the_default_report_else_the_built_in_example(study, source):
+    plan = load.by_hand(study)
+    assert Path(plan.source).name == source and study in plan.studies
+    # a robustness study re-trains the others' best runs: the plan keeps every study of the file
+    assert set(plan.studies) == set(load.load(load.PARAMS / source).studies)
+
+
+def test_by_hand_examples_are_smoke_sized_on_digits():
+    plan = load.by_hand("cv", profile="smoke")
+    assert plan.report.dataset == "digits"
+    runs = [r for s in plan.studies.values() for r in s.runs]
+    assert len(runs) <= 25 and max(r["config"]["training"]["epochs"] for r in runs) <= 3
+
+
+def test_by_hand_params_file_relative_to_the_working_directory_or_the_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # Jupyter's working directory is notebooks/, not the root
+    assert load.by_hand("designs", "params/fashion_mnist_cv.yaml").studies["designs"].kind == "cv"
+    (tmp_path / "mine.yaml").write_text("dataset: digits\nstudies: {wide: {kind: width, units: [8, 16]}}\n")
+    assert [r["label"] for r in load.by_hand("wide", "mine.yaml").studies["wide"].runs] == ["8 units", "16 units"]
+
+
+@pytest.mark.parametrize("study, params_file, match", [
+    ("depht", None, (r"^params/examples\.yaml: no study 'depht' \(did you mean 'depth'\?\); it has compare, .*; "
+                     r"params/report\.yaml has depth, ")),
+    ("cv", "params/digits.yaml", (r"^params/digits\.yaml: no study 'cv'; it has depth, width, activation, optimizer, "
+                                  r"cnn_vs_baseline$")),
+])
+def test_by_hand_unknown_study(study, params_file, match, monkeypatch):
+    monkeypatch.chdir(load.ROOT)
+    with pytest.raises(ConfigError, match=match):
+        load.by_hand(study, params_file)

@@ -11,11 +11,14 @@ import pytest
 
 from conftest import ROOT
 from helpers.build import notebooks as generator
+from helpers.config import load
 from helpers.config.kinds import KINDS
 
 NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
-PARAMETERS = {"study", "title", "question", "runs", "results_path", "events_path", "threads", "cache_dir", "force"}
+PARAMETERS = {"study", "title", "question", "runs", "params_file", "profile", "results_path", "events_path", "threads",
+              "cache_dir", "force"}
+EXAMPLES = load.examples()
 BANNED = ("def ", "for ", "while ", "class ", "lambda")
 
 
@@ -45,12 +48,13 @@ def test_one_notebook_per_study_kind():
 def test_committed_notebook_is_what_the_generator_writes(kind):
     # `python -m helpers.build.notebooks` (make notebooks) rewrites them after a registry change.
     assert (NOTEBOOKS / f"{kind}.ipynb").read_text(encoding="utf-8") == generator.text(
-        generator.notebook(kind, KINDS[kind])), f"notebooks/{kind}.ipynb is stale: run make notebooks"
+        generator.notebook(kind, KINDS[kind], EXAMPLES)), f"notebooks/{kind}.ipynb is stale: run make notebooks"
 
 
 def test_generator_check_reports_a_stale_notebook(tmp_path):
     for kind in KINDS:
-        (tmp_path / f"{kind}.ipynb").write_text(generator.text(generator.notebook(kind, KINDS[kind])), encoding="utf-8")
+        (tmp_path / f"{kind}.ipynb").write_text(generator.text(generator.notebook(kind, KINDS[kind], EXAMPLES)),
+                                                encoding="utf-8")
     assert generator.main(["--check"], folder=tmp_path) == 0
     (tmp_path / "depth.ipynb").write_text("{}", encoding="utf-8")
     assert generator.main(["--check"], folder=tmp_path) == 1
@@ -106,8 +110,24 @@ def test_parameters_cell(notebook):
     assert assigned["study"] == path.stem
     assert assigned["runs"] == []
     assert isinstance(assigned["title"], str) and assigned["title"]
-    assert assigned["results_path"] == f"{path.stem}.results.json"
-    assert assigned["events_path"] is None and assigned["threads"] is None
+    # Run by hand, it writes nothing beside the notebook and takes its study from a parameter file.
+    assert assigned["results_path"] is None and assigned["events_path"] is None and assigned["threads"] is None
+    assert assigned["params_file"] is None and assigned["cache_dir"] is None and assigned["profile"] == "smoke"
+
+
+def test_every_kind_has_a_study_to_run_by_hand():
+    # The default report's study of the kind, else a built-in example (helpers.config.load.by_hand).
+    report = load.load(ROOT / "params" / "report.yaml", profile="smoke")
+    examples = load.load(load.EXAMPLES, profile="smoke")
+    assert set(KINDS) <= set(report.studies) | set(examples.studies)
+    assert all(examples.studies[name].kind == name for name in EXAMPLES)
+
+
+def test_header_says_what_runs_by_hand(notebook):
+    path, nb = notebook
+    header = nb.cells[0].source
+    assert ("built-in example" in header) == (path.stem in EXAMPLES)
+    assert "reports/.cache" in header and "python build_report.py params/<yours>.yaml --studies" in header
 
 
 def test_code_is_thin(notebook):

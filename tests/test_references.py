@@ -231,9 +231,9 @@ def test_no_reference_shows_nothing_and_failed_seeds_are_counted():
 
 def test_every_study_notebook_shows_the_references_before_its_findings():
     for name, kind in KINDS.items():
-        code = [c.source for c in generator.notebook(name, kind).cells if c.cell_type == "code"]
+        code = [c.source for c in generator.notebook(name, kind, ()).cells if c.cell_type == "code"]
         assert "section.references(records)" in code, name
-        heads = [c.source for c in generator.notebook(name, kind).cells]
+        heads = [c.source for c in generator.notebook(name, kind, ()).cells]
         assert heads.index("section.references(records)") < heads.index("### Findings"), name
 
 

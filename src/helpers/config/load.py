@@ -26,6 +26,8 @@ from helpers.config.specs import MODEL_KEYS, TRAINING_KEYS
 ROOT = Path(__file__).resolve().parents[3]
 PARAMS = ROOT / "params"
 NOTEBOOKS = ROOT / "notebooks"
+# What a notebook run by hand trains where the default report has no study of its kind.
+EXAMPLES = PARAMS / "examples.yaml"
 
 
 def parse_set(item: str, study_names: set[str]) -> tuple[list[str], Any]:
@@ -142,3 +144,29 @@ def load(params_file: str | Path = PARAMS / "report.yaml", *, profile: str | Non
     return cfg
 
 
+def examples() -> list[str]:
+    """The names of the built-in examples' studies (one per kind the default report lacks)."""
+    return list(read_yaml(EXAMPLES)["studies"])
+
+
+def by_hand(study: str, params_file: str | Path | None = None, profile: str | None = "smoke") -> Plan:
+    """The plan that a notebook run by hand (no runs injected) takes its study from: ``params_file``
+    (a relative path from the working directory, else from the repository root: Jupyter's is
+    notebooks/), by default the default report or, where it has no study ``study``, the built-in
+    examples. The plan holds all the file's studies: a robustness study re-trains the others'."""
+    report = None
+    if params_file is None:
+        report = load(PARAMS / "report.yaml", profile=profile)
+        if study in report.studies:
+            return report
+        path = EXAMPLES
+    else:
+        path = Path(params_file)
+        path = path if path.is_absolute() or path.exists() else ROOT / path
+    plan = load(path, profile=profile)
+    if study not in plan.studies:
+        known = [*(report.studies if report else ()), *plan.studies]
+        also = f"; {rel(PARAMS / 'report.yaml')} has {', '.join(report.studies)}" if report else ""
+        raise ConfigError(f"{rel(path)}: no study {study!r}{did_you_mean(study, known)}; "
+                          f"it has {', '.join(plan.studies)}{also}")
+    return plan

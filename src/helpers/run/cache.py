@@ -117,6 +117,16 @@ def _device_class(tensorflow_loaded: bool) -> str:
     return "gpu" if gpus and _cuda_build() else "cpu"
 
 
+# Where a notebook run by hand keeps its runs (helpers.run.trainer): unset, the default build's
+# cache, so what that build trained is reused; tests name a folder of their own.
+ENV_CACHE = "STUDYBOOK_CACHE"
+
+
+def default_root() -> Path:
+    """The run cache of ``build_report.py`` with its default --out (reports/.cache), or $STUDYBOOK_CACHE."""
+    return Path(os.environ.get(ENV_CACHE) or HELPERS.parents[1] / "reports" / ".cache")
+
+
 # Set by a build on a remote cluster: the device class its workers' Keras sees (helpers.build.cluster).
 ENV_DEVICE = "STUDYBOOK_DEVICE_CLASS"
 
