@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     # SIGTERM ends a build the way Ctrl-C does: finished runs stay cached, the old report stays.
     signal.signal(signal.SIGTERM, _interrupt)
-    progress, preload, dask, closing = None, Preload(), None, None
+    progress, preload, dask = None, Preload(), None
     datasets = tuple(sorted({s["config"]["data"]["dataset"] for p in plans for s in p.runs}))
 
     def start_cluster():
@@ -334,9 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                                            on_study=progress.study, cache_dir=out / ".cache", force=force,
                                            on_execute=preload.start, cluster=on_cluster)
             progress.close()
-            if dask is not None:  # stopping the workers takes seconds: while the report renders
-                closing = threading.Thread(target=dask.close, name="cluster-close")
-                closing.start()
+            if dask is not None:
+                dask.close()
                 dask = None
             html_path, json_path, key_path = out / f"{name}.html", out / f"{name}.json", work / "report.key"
             key = state.report_key(plan.report.model_dump(mode="json") | {"source": plan.source},
@@ -370,8 +369,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if dask is not None:  # queued runs are cancelled; what finished is cached
             dask.close()
-        if closing is not None:
-            closing.join()
     print("\n" + summary_table(outcomes), file=sys.stderr)
     failed = [o.name for o in outcomes if o.status != Status.OK]
     print(f"\nReport: {html_path}" + (f" and {pdf_path}" if chromium and not pdf_error else "")
