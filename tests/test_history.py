@@ -180,3 +180,20 @@ def test_a_rebuild_with_one_changed_value_says_what_changed(digits_report, tmp_p
     assert re.search(r"parameter\s+width\.units\s+\[8, 32, 128\]\s+\[8, 16, 32\]", table.stdout)
     assert re.search(r"run added\s+width: 16 units", table.stdout)
     assert re.search(r"run removed\s+width: 128 units", table.stdout)
+
+
+def test_the_box_sits_after_the_abstract_and_leaves_the_sections_as_they_were(tmp_path):
+    from bs4 import BeautifulSoup
+    from helpers.build import render, report
+    from helpers.config.load import load
+    from test_report import fake_records
+    params = tmp_path / "box.yaml"
+    params.write_text("title: Box\ndataset: digits\nstudies:\n  depth: {layers: [1, 2]}\n")
+    plan = load(params, profile="smoke")
+    d = history.diff(entry(), entry(width={"units": [8, 16, 32], "layers": 2}))
+    page = BeautifulSoup(render.render(report.combined(plan, fake_records(plan), "2024-01-01", d)), "html.parser")
+    ids = [t["id"] for t in page.find_all(id=True)]
+    assert ids.index("Abstract") < ids.index("changes") < ids.index("contents")
+    assert "width.units" in page.find(id="changes").get_text()
+    entries = [a["href"] for a in page.select("nav.contents a")]
+    assert entries == ["#methodology", "#study-depth", "#summary", "#discussion", "#conclusions", "#appendix"]
