@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import shutil
 from pathlib import Path
 
 from helpers.analysis import noise
-from helpers.analysis.repeats import groups
 from helpers.analysis.records import ok as successful
+from helpers.analysis.repeats import groups
 from helpers.config.plan import Plan, run_ids
 from helpers.config.record import is_fold
 from helpers.present import findings as finding_words
@@ -48,24 +49,22 @@ def _run(record: dict, run_id: str) -> dict:
     metrics = record.get("metrics") or {}
     return {"study": record.get("study"), "id": run_id, "label": record.get("label"), "seed": record.get("seed"),
             "key": record.get("key"), "status": str(record.get("status")),
-            "metrics": {m: metrics.get(m) for m in METRICS if metrics.get(m) is not None}}
+            "metrics": {m: metrics[m] for m in METRICS if isinstance(metrics.get(m), (int, float))
+                        and math.isfinite(metrics[m])}}
 
 
 def entry(plan: Plan, outcomes) -> dict:
-    """A build's entry, from the records its report shows."""
-    every_run = [r for o in outcomes for r in o.records]
-    records = [r for r in every_run if not is_fold(r)]
-    runs = []
-    for o in outcomes:
-        shown = [r for r in o.records if not is_fold(r)]
-        runs += [_run(r, i) for r, i in zip(shown, run_ids(shown))]
-    return {"format": FORMAT, "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    """A build's entry, from the records its report shows (a cv fold is no configuration of its own)."""
+    shown = {o.name: [r for r in o.records if not is_fold(r)] for o in outcomes}
+    item = {"format": FORMAT, "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "params_file": plan.source, "parameters": _parameters(plan),
             # the floor the report's Methodology states: the same function over the same records
-            "noise_floor": noise.floor(records),
-            "runs": runs,
-            "findings": {o.name: finding_words.findings([r for r in o.records if not is_fold(r)]) for o in outcomes},
-            "cache": references({"runs": every_run})}
+            "noise_floor": noise.floor([r for rs in shown.values() for r in rs]),
+            "runs": [_run(r, i) for rs in shown.values() for r, i in zip(rs, run_ids(rs))],
+            "findings": {name: finding_words.findings(rs) for name, rs in shown.items()},
+            "cache": references({"runs": [r for o in outcomes for r in o.records]})}
+    # as the next build will read it back (dates as text, tuples as lists), so the two compare alike
+    return json.loads(json.dumps(item, default=str))
 
 
 def references(report: dict) -> dict:
@@ -96,7 +95,7 @@ def record(history: Path, item: dict, keep: int = KEEP) -> Path:
     """Store ``item`` as the newest entry, then drop the oldest beyond ``keep``."""
     history.mkdir(parents=True, exist_ok=True)
     path = _stamp(history)
-    write_atomic(path, json.dumps(item, indent=1, allow_nan=False, default=str))
+    write_atomic(path, json.dumps(item, indent=1, allow_nan=False))
     prune(history, keep)
     return path
 
