@@ -11,6 +11,11 @@ from helpers.present import format as fmt
 TITLE = "Changes since the previous build"
 
 
+def _when(iso: str | None) -> str:
+    """A build's UTC time as the box says it: 2026-12-01 00:45 UTC."""
+    return f"{iso[:10]} {iso[11:16]} UTC" if iso else "an unknown time"
+
+
 def _run(study: str, run_id: str) -> str:
     return f"{study}: {run_id}"
 
@@ -59,9 +64,8 @@ def _items(d: dict, markdown) -> list[str]:
 
 def box(d: dict, markdown=html.escape) -> str:
     """The report's box (HTML); ``markdown`` renders a previous wording of findings (Markdown)."""
-    when = f" of {html.escape(d['previous_time'])}" if d.get("previous_time") else ""
     return (f'<div class="sb-changes" id="changes"><p class="title"><b>{TITLE}</b></p>'
-            f"<p>Compared with the previous build{when}:</p><ul>"
+            f"<p>Compared with the previous build ({_when(d.get('previous_time'))}):</p><ul>"
             + "".join(f"<li>{item}</li>" for item in _items(d, markdown)) + "</ul></div>")
 
 
@@ -83,5 +87,6 @@ def text_table(d: dict) -> str:
     table = [("change", "what", "before", "after")] + rows(d)
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-    head = f"{TITLE}: {d['previous']} ({d['previous_time']}) → {d['current']} ({d['current_time']})"
+    head = (f"{TITLE}: {d['previous']} ({_when(d['previous_time'])}) → "
+            f"{d['current']} ({_when(d['current_time'])})")
     return "\n".join([head, "", *lines, "", moves_sentence(d).rstrip(":") + ("." if d["moves"] else "")])
