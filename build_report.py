@@ -46,8 +46,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                "trained, nothing overwritten; also --pdf without Chromium), "
                "130 interrupted (finished runs stay cached). Each build that writes the report keeps its "
                "runs' metrics, parameters and findings in DIR/NAME.history/ (the newest few; older ones are "
-               "deleted); the "
-               "report then says after its abstract what changed since the previous build (see --compare).  Example: "
+               "deleted), and the report says after its abstract what changed since the previous build "
+               "(see --compare).  Example: "
                "python build_report.py --profile smoke --studies depth,width --set width.units=[8,16]")
     p.add_argument("params_file", nargs="?", default=str(config.PARAMS / "report.yaml"),
                    help="the report's parameter file (default: params/report.yaml)")
