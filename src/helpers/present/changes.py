@@ -34,8 +34,8 @@ def moves_sentence(d: dict) -> str:
     if not d["compared"]:
         return "No configuration with a validation accuracy is in both builds, so none is compared."
     if not d["moves"]:
-        return (f"No configuration's validation accuracy moved by more than the noise floor ({floor} points) "
-                f"(of the {d['compared']} configurations in both builds).")
+        return (f"No configuration's validation accuracy moved by more than the noise floor ({floor} points); "
+                f"{d['compared']} configurations are in both builds.")
     return (f"Validation accuracy moved by more than the noise floor ({floor} points) for "
             f"{len(d['moves'])} of the {d['compared']} configurations in both builds:")
 
