@@ -87,6 +87,7 @@ def text_table(d: dict) -> str:
     table = [("change", "what", "before", "after")] + rows(d)
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-    head = (f"{TITLE}: {d['previous']} ({_when(d['previous_time'])}) → "
-            f"{d['current']} ({_when(d['current_time'])})")
+    # not "since the previous build": A and B may be any two kept builds, in either order
+    head = (f"Changes from build {d['previous']} ({_when(d['previous_time'])}) "
+            f"to build {d['current']} ({_when(d['current_time'])})")
     return "\n".join([head, "", *lines, "", moves_sentence(d).rstrip(":") + ("." if d["moves"] else "")])
