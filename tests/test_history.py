@@ -175,6 +175,9 @@ def test_a_rebuild_with_one_changed_value_says_what_changed(digits_report, tmp_p
     assert page.index('id="Abstract"') < page.index('id="changes"') < page.index('id="contents"')
     assert "<code>width.units</code>: [8, 32, 128] → [8, 16, 32]" in box
     assert "Runs added (1): width: 16 units" in box and "Runs removed (1): width: 128 units" in box
+    again = run_build(ROOT / "params" / "digits.yaml", "--profile", "smoke", "--out", out,
+                      "--set", "width.units=[8,16,32]")
+    assert "(nothing changed)" in again.stderr and len(history.kept(out / "digits.history")) == 2
     table = run_build(ROOT / "params" / "digits.yaml", "--out", out, "--compare")
     assert table.returncode == 0, table.stderr
     assert re.search(r"parameter\s+width\.units\s+\[8, 32, 128\]\s+\[8, 16, 32\]", table.stdout)
