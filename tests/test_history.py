@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from conftest import ROOT, make_record, run_build
 from helpers.analysis import noise
 from helpers.build import history
 from helpers.build.execute import Outcome
-from helpers.present import changes
+from helpers.present import changes, findings as finding_words
 
 WIDTH = {"units": [8, 32, 128], "layers": 2}
 
@@ -24,15 +27,28 @@ def runs(study: str, vals: dict[str, float]) -> list[dict]:
     return [make_record(label, val, study=study) | {"key": f"{study}-{label}"} for label, val in vals.items()]
 
 
+def executed(folder: Path, name: str, records: list[dict]) -> Path:
+    """A study notebook as executed: its findings (words from the records) under the Findings heading."""
+    words = new_code_cell("section.findings(records)")
+    words.outputs = [new_output("execute_result", data={"text/markdown": finding_words.findings(records)},
+                                execution_count=1)]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("### Results"), new_code_cell("x"),
+                                       new_markdown_cell(history.HEADING), words]), path)
+    return path
+
+
 def entry(width=WIDTH, depth_vals=None, width_vals=None, epochs=5) -> dict:
-    """A build's entry from its records, as history.entry makes it."""
+    """A build's entry from its records and executed notebooks, as history.entry makes it."""
     depth = runs("depth", depth_vals or {"1 layer": 0.90, "2 layers": 0.92})
     wide = runs("width", width_vals or {"8 units": 0.80, "32 units": 0.90, "128 units": 0.93})
     plan = SimpleNamespace(source="params/digits.yaml", studies={"depth": None, "width": None},
                            merged={"profile": "smoke", "base": {"training": {"epochs": epochs}},
                                    "studies": {"depth": {"layers": [1, 2]}, "width": dict(width),
                                                "loss": {"losses": ["mse"]}}})
-    return history.entry(plan, [Outcome("depth", records=depth), Outcome("width", records=wide)])
+    with tempfile.TemporaryDirectory() as tmp:
+        return history.entry(plan, [Outcome(name, records=rs, notebook=executed(Path(tmp), name, rs))
+                                    for name, rs in (("depth", depth), ("width", wide))])
 
 
 def test_an_entry_holds_parameters_of_its_studies_keys_metrics_floor_and_findings():
@@ -43,7 +59,8 @@ def test_an_entry_holds_parameters_of_its_studies_keys_metrics_floor_and_finding
     records = runs("depth", {"1 layer": 0.90, "2 layers": 0.92}) + runs(
         "width", {"8 units": 0.80, "32 units": 0.90, "128 units": 0.93})
     assert e["noise_floor"] == noise.floor(records)  # the report's own floor, not a second one
-    assert set(e["findings"]) == {"depth", "width"} and "best configuration" in e["findings"]["width"]
+    assert set(e["findings"]) == {"depth", "width"}
+    assert e["findings"]["width"] == finding_words.findings(records[2:])  # the words under the heading only
     assert "width-8 units" in e["cache"]["runs"]
 
 

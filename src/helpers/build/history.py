@@ -15,17 +15,20 @@ import math
 import shutil
 from pathlib import Path
 
+import nbformat
+
 from helpers.analysis import noise
 from helpers.analysis.records import ok as successful
 from helpers.analysis.repeats import groups
 from helpers.config.plan import Plan, run_ids
 from helpers.config.record import is_fold
-from helpers.present import findings as finding_words
+from helpers.build.notebooks import FINDINGS
 from helpers.run.cache import write_atomic
 
 KEEP = 20            # entries kept per report; the oldest beyond this are deleted
 FORMAT = 1
 METRICS = ("val_accuracy", "test_accuracy")
+HEADING = f"### {FINDINGS[0][0]}"  # every kind's notebook ends with its findings under this heading
 
 
 class HistoryError(ValueError):
@@ -61,10 +64,24 @@ def entry(plan: Plan, outcomes) -> dict:
             # the floor the report's Methodology states: the same function over the same records
             "noise_floor": noise.floor([r for rs in shown.values() for r in rs]),
             "runs": [_run(r, i) for rs in shown.values() for r, i in zip(rs, run_ids(rs))],
-            "findings": {name: finding_words.findings(rs) for name, rs in shown.items()},
+            "findings": {o.name: text for o in outcomes if (text := findings_text(o.notebook))},
             "cache": references({"runs": [r for o in outcomes for r in o.records]})}
     # as the next build will read it back (dates as text, tuples as lists), so the two compare alike
     return json.loads(json.dumps(item, default=str))
+
+
+def findings_text(notebook: Path | None) -> str | None:
+    """The words under a study notebook's Findings heading, as its report section shows them (read
+    from the executed notebook, whatever the kind's view wrote them with)."""
+    if notebook is None or not Path(notebook).exists():
+        return None
+    texts, under = [], False
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            under = cell.source.strip() == HEADING
+        elif under:
+            texts += [o["data"]["text/markdown"] for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    return "\n\n".join(texts) or None
 
 
 def references(report: dict) -> dict:
