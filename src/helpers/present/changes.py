@@ -36,8 +36,8 @@ def moves_sentence(d: dict) -> str:
     if not d["moves"]:
         return (f"No configuration's validation accuracy moved by more than the noise floor ({floor} points); "
                 f"{d['compared']} configurations are in both builds.")
-    return (f"Validation accuracy moved by more than the noise floor ({floor} points) for "
-            f"{len(d['moves'])} of the {d['compared']} configurations in both builds:")
+    which = f"all {d['compared']}" if len(d["moves"]) == d["compared"] else f"{len(d['moves'])} of the {d['compared']}"
+    return f"Validation accuracy moved by more than the noise floor ({floor} points) for {which} configurations in both builds:"
 
 
 def _items(d: dict, markdown) -> list[str]:
