@@ -44,7 +44,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                "one trains only its changed runs. Exit codes: 0 all studies succeeded, 1 the report was "
                "built but some study failed (or the PDF could not be printed), 2 bad input (nothing "
                "trained, nothing overwritten; also --pdf without Chromium), "
-               "130 interrupted (finished runs stay cached).  Example: "
+               "130 interrupted (finished runs stay cached). Each build that writes the report keeps its "
+               "runs' metrics, parameters and findings in DIR/NAME.history/ (the newest few; older ones are "
+               "deleted), and the report says after its abstract what changed since the previous build "
+               "(see --compare).  Example: "
                "python build_report.py --profile smoke --studies depth,width --set width.units=[8,16]")
     p.add_argument("params_file", nargs="?", default=str(config.PARAMS / "report.yaml"),
                    help="the report's parameter file (default: params/report.yaml)")
@@ -89,6 +92,15 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                            "nothing")
     mode.add_argument("--clear-cache", action="store_true",
                       help="delete the run cache (DIR/.cache), report its size, and exit")
+    mode.add_argument("--compare", nargs="*", metavar="BUILD",
+                      help="print what changed between two kept builds of the report (DIR/NAME.history/: "
+                           "parameters, runs added and removed, validation accuracies that moved beyond the "
+                           "noise floor, reworded findings) and exit; BUILD is a kept build's name or its number "
+                           "(1 = the oldest); default: the last two builds, one BUILD: it and the last. "
+                           "Put the parameter file before --compare")
+    mode.add_argument("--gc", action="store_true",
+                      help="delete the cached runs and search states (DIR/.cache) that no kept build of any "
+                           "report in DIR refers to, print what was freed, and exit")
     return p.parse_args(argv)
 
 
@@ -209,7 +221,7 @@ class Preload:
 
 def check_out(out: Path, name: str) -> None:
     """The output folder can be made and written, checked before anything is built or touched."""
-    for folder in (out / name, out / ".cache"):  # the build makes both
+    for folder in (out / name, out / ".cache", out / f"{name}.history"):  # the build makes them
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"--out {out}: {folder} is a file, where the build keeps a folder")
     nearest = next(p for p in (out, *out.absolute().parents) if p.exists())
@@ -225,6 +237,20 @@ def fail(error: Exception | str) -> int:
     return 2
 
 
+def compare(out: Path, name: str, builds: list[str]) -> int:
+    """--compare [A] [B]: the table of what changed between two kept builds."""
+    from helpers.build import history
+    from helpers.present.changes import text_table
+    if len(builds) > 2:
+        return fail(ConfigError(f"--compare takes at most two builds, not {len(builds)}"))
+    try:
+        old, new = history.pick(history.folder(out, name), *builds)
+    except history.HistoryError as e:
+        return fail(e)
+    print(text_table(history.diff(old, new)))
+    return 0
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -237,6 +263,15 @@ def main(argv: list[str] | None = None) -> int:
         check_out(out, name)
     except ConfigError as e:
         return fail(e)
+    if args.compare is not None:
+        return compare(out, name, args.compare)
+    if args.gc:
+        from helpers.build import history
+        with BuildLock(out):
+            freed = history.gc(out, out / ".cache")
+        print(f"freed {out / '.cache'}: {freed['runs']} cached runs and {freed['search']} search states that no "
+              f"kept build refers to, {freed['bytes'] / 1e6:.1f} MB", file=sys.stderr)
+        return 0
     if args.clear_cache:
         from helpers.run.cache import RunCache
         with BuildLock(out):
@@ -345,9 +380,14 @@ def main(argv: list[str] | None = None) -> int:
             if not unchanged:
                 key_path.unlink(missing_ok=True)
                 preload.join()
-                from helpers.build import report  # nbconvert and its validators take a second to import
-                report.build(plan, outcomes, html_path, json_path)
+                from helpers.build import history, report  # nbconvert takes a second to import
+                kept, build = history.folder(out, name), history.entry(plan, outcomes)
+                previous = history.latest(kept)
+                report.build(plan, outcomes, html_path, json_path,
+                             changes=history.diff(previous, build) if previous else None)
                 key_path.write_text(key)
+                # Only now: an interrupted build must never become "the previous build".
+                history.record(kept, build)
             pdf_path, pdf_error = out / f"{name}.pdf", None
             if chromium and (not unchanged or not pdf_path.exists()
                              or pdf_path.stat().st_mtime < html_path.stat().st_mtime):

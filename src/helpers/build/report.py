@@ -27,6 +27,7 @@ from helpers.build.render import html_cell, prose, render, table
 from helpers.config.plan import Plan
 from helpers.config.record import is_fold
 from helpers.present import discussion, overview, ranking
+from helpers.present.changes import box
 from helpers.present.methodology import methodology, parameters_yaml
 from helpers.present.tables import appendix_frames, measured
 from helpers.present.views.cv import abstract_note
@@ -87,7 +88,9 @@ def _error_box(outcome: Outcome) -> str:
 
 
 # ---------------------------------------------------------------- generated sections
-def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.NotebookNode:
+def combined(plan: Plan, outcomes: list[Outcome], date: str, changes: dict | None = None) -> nbformat.NotebookNode:
+    """``changes``: what differs from the previous build (helpers.build.history.diff), boxed after
+    the abstract; None for a first build."""
     rep = plan.report
     records = [r for o in outcomes for r in o.records]
     # A cross-validation fold is no configuration of its own: its study's section and the appendix show it.
@@ -99,6 +102,8 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
                    + (f'<p class="course">{html.escape(rep.course)}</p>' if rep.course else "")
                    + f'<p class="date">{html.escape(date)}</p></div>'),
              new_markdown_cell("## Abstract\n\n" + overview.abstract(records) + abstract_note(every_run))]
+    if changes is not None:
+        cells.append(html_cell(box(changes, prose)))
     body = []
     n = 1
     if rep.introduction.strip():
@@ -191,11 +196,12 @@ def combined(plan: Plan, outcomes: list[Outcome], date: str) -> nbformat.Noteboo
 
 # ---------------------------------------------------------------- numbering and cross-references
 
-def build(plan: Plan, outcomes: list[Outcome], html_path: Path, json_path: Path) -> None:
+def build(plan: Plan, outcomes: list[Outcome], html_path: Path, json_path: Path,
+          changes: dict | None = None) -> None:
     """Write the report's JSON and HTML; each replaces the previous one only when complete."""
     rep = plan.report
     date = str(rep.date) if rep.date else dt.date.today().isoformat()
-    nb = combined(plan, outcomes, date)
+    nb = combined(plan, outcomes, date, changes)
     body = render(nb)
     data = {
         "title": rep.title, "author": rep.author, "course": rep.course, "date": date,

@@ -53,7 +53,7 @@ def signed(v: float) -> str:
 
 
 def compact(v) -> str:
-    """A configuration value as the design lists it: 0.001, [128, 64], yes, none."""
+    """A configuration value as the design lists it: 0.001, [128, 64], yes, none, {optimizer: sgd}."""
     if isinstance(v, bool):
         return "yes" if v else "no"
     if v is None:
@@ -62,4 +62,6 @@ def compact(v) -> str:
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(compact(x) for x in v) + "]" if v else "none"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {compact(x)}" for k, x in v.items()) + "}"
     return str(v)
