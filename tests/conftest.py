@@ -168,13 +168,16 @@ OWN_ENV = ("STUDYBOOK_DATA_DIR", "KERAS_BACKEND", "STUDYBOOK_SCHEDULER")
 
 
 def run_build(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600,
-              shared: bool = True) -> subprocess.CompletedProcess:
+              shared: bool | None = None) -> subprocess.CompletedProcess:
     """build_report.py in a subprocess, as a user runs it; output captured as text. Its runs train
-    on the session's shared workers (shared_scheduler) unless ``shared`` is False or it must not."""
+    on the session's shared workers (shared_scheduler) if ``shared``; by default (None) unless it
+    must not."""
     env = {"STUDYBOOK_OFFLINE": "1", **(env or {})}
     words = [str(a) for a in args]
-    if (shared and not any(w in OWN_CLUSTER for w in words) and not any(k in env for k in OWN_ENV)
-            and not any(w.startswith("backend=") for w in words)):
+    if shared is None:
+        shared = (not any(w in OWN_CLUSTER for w in words) and not any(k in env for k in OWN_ENV)
+                  and not any(w.startswith("backend=") for w in words))
+    if shared:
         env["STUDYBOOK_SCHEDULER"] = shared_scheduler()
     return subprocess.run([sys.executable, str(ROOT / "build_report.py"), *words], cwd=cwd,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
@@ -204,6 +207,17 @@ def digits_report(tmp_path_factory) -> Built:
     out = tmp_path_factory.mktemp("digits-report") / "out"
     proc = run_build(ROOT / "params" / "digits.yaml", "--profile", "smoke", "--out", out, timeout=900,
                      env={"PYTHONUNBUFFERED": "1", "HOME": str(empty), "KERAS_HOME": str(empty),
-                          "STUDYBOOK_DATA_DIR": str(empty)})
+                          "STUDYBOOK_DATA_DIR": str(empty)}, shared=True)  # the workers need no files either
     assert proc.returncode == 0, proc.stderr[-3000:]
     return Built(out, proc, (out / "digits.html").read_text(), json.loads((out / "digits.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def default_report(tmp_path_factory) -> Built:
+    """The default report (params/report.yaml, Fashion-MNIST) built once for the session in the
+    smoke profile, as `make report` does but smaller; its cache also serves the notebooks run by
+    hand (tests/test_notebooks_by_hand.py)."""
+    out = tmp_path_factory.mktemp("default-report") / "out"
+    proc = run_build("--profile", "smoke", "--out", out, env={"PYTHONUNBUFFERED": "1"}, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return Built(out, proc, (out / "report.html").read_text(), json.loads((out / "report.json").read_text()))

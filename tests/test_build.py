@@ -177,13 +177,11 @@ needs_fashion = pytest.mark.skipif(
 
 @pytest.mark.e2e
 @needs_fashion
-def test_the_default_report_builds_on_fashion_mnist(tmp_path):
+def test_the_default_report_builds_on_fashion_mnist(default_report):
     """Without a parameter file the build reads params/report.yaml: eight studies on 28x28
     Fashion-MNIST images, subsampled as the smoke profile says (800 train / 200 validation / 500 test)."""
-    proc = run_build("--profile", "smoke", "--out", tmp_path, env={"PYTHONUNBUFFERED": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
     plan = load.load(ROOT / "params" / "report.yaml", profile="smoke")
-    data = json.loads((tmp_path / "report.json").read_text())
+    data = default_report.data
     assert [s["name"] for s in data["studies"]] == list(plan.studies)
     assert all(s["status"] == "ok" for s in data["studies"])
     assert len(data["runs"]) == sum(len(p.runs) for p in plan.studies.values())
@@ -192,7 +190,7 @@ def test_the_default_report_builds_on_fashion_mnist(tmp_path):
         assert info["dataset"] == "fashion_mnist" and info["shape"] == [28, 28]
         assert (info["train"], info["val"], info["test"]) == (800, 200, 500)
     assert data["runs"][0]["class_names"][:2] == ["T-shirt/top", "Trouser"]
-    soup = BeautifulSoup((tmp_path / "report.html").read_text(), "html.parser")
+    soup = BeautifulSoup(default_report.html, "html.parser")
     for name in plan.studies:
         assert soup.find("table", id=f"results-{name}") is not None, name
 

@@ -3,12 +3,15 @@ parameters, the kernel in notebooks/ as Jupyter starts it, on a temporary copy o
 must finish with its defaults (the default report's study, else the built-in digits example), write
 nothing into notebooks/, and take runs from the run cache instead of training them again.
 
-The cache is a temporary folder (STUDYBOOK_CACHE), never the user's reports/.cache; Fashion-MNIST,
-which the default report's studies train on, is a small fake one (tests/fakedata.py). Runs train in
-the kernel: no Dask scheduler is named, as when a user runs a notebook."""
+The cache is a temporary folder (STUDYBOOK_CACHE), never the user's reports/.cache: a copy of the
+session's default report build's (conftest.default_report), so the default report's notebooks train
+nothing, as for a user who ran `make report`; where Fashion-MNIST is not installed, a small fake one
+(tests/fakedata.py) and an empty cache. Runs train in the kernel: no Dask scheduler is named, as
+when a user runs a notebook."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +21,7 @@ import pytest
 import fakedata
 from conftest import ROOT
 from helpers.config import kinds, load
+from helpers.data import registry
 from helpers.run import cache
 
 pytestmark = pytest.mark.e2e
@@ -57,13 +61,27 @@ class ByHand:
         return {p.parent.name: p.stat().st_mtime_ns for p in (self.cache / "runs").glob("*/meta.json")}
 
 
+def fashion_mnist_installed() -> bool:
+    try:
+        registry.locate("fashion_mnist", download=False)
+        return True
+    except registry.DatasetMissing:
+        return False
+
+
 @pytest.fixture(scope="module")
-def by_hand(tmp_path_factory):
+def by_hand(tmp_path_factory, request):
     folder = tmp_path_factory.mktemp("by-hand")
-    fakedata.write_fashion_mnist(folder / "data", 1000, 500)
-    env = {cache.ENV_CACHE: str(folder / "cache"), "STUDYBOOK_DATA_DIR": str(folder / "data"),
-           "STUDYBOOK_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+    env = {cache.ENV_CACHE: str(folder / "cache"), "STUDYBOOK_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    if fashion_mnist_installed():
+        # As a user who built the default report first: its smoke build's cache (a copy), so the
+        # default report's notebooks find every run there.
+        built = request.getfixturevalue("default_report")
+        shutil.copytree(built.out / ".cache", folder / "cache")
+    else:
+        fakedata.write_fashion_mnist(folder / "data", 1000, 500)
+        env["STUDYBOOK_DATA_DIR"] = str(folder / "data")
     saved = {k: os.environ.get(k) for k in [*env, "STUDYBOOK_SCHEDULER"]}
     os.environ.update(env)
     os.environ.pop("STUDYBOOK_SCHEDULER", None)
@@ -112,6 +130,15 @@ def test_notebook_runs_by_hand_with_its_defaults(executed, kind):
 def test_running_by_hand_writes_nothing_into_notebooks(executed):
     _, before, after = executed
     assert after == before
+
+
+def test_the_default_reports_notebooks_take_its_build_s_runs(executed):
+    if not fashion_mnist_installed():
+        pytest.skip("Fashion-MNIST is not installed: the default report was not built")
+    for kind in KINDS:
+        if kind not in EXAMPLES:
+            text = outputs(executed[0][kind])
+            assert re.search(r"(\d+) runs: 0 trained, \1 from the cache\.", text), (kind, text)
 
 
 def test_a_second_run_by_hand_trains_nothing(executed, by_hand):
