@@ -20,10 +20,6 @@ from helpers.config.plan import StudyPlan
 from helpers.data.registry import DatasetMissing, content_hash
 from helpers.run import cache, executor, training
 
-# An unreachable scheduler is said within this (the build has not trained anything yet).
-CONNECT_TIMEOUT = executor.CONNECT_TIMEOUT
-ENV_BUILD = training.ENV_BUILD
-
 
 class ClusterError(Exception):
     """The cluster cannot train this build's runs as their keys say; str() is one line."""
@@ -132,7 +128,7 @@ class Cluster:
         # Workers train in their task threads for seconds at a time: said by Dask, not news.
         dask.config.set({"distributed.admin.tick.limit": "1h", "logging.distributed": "error"})
         _log_to(log)
-        os.environ.setdefault(ENV_BUILD, uuid.uuid4().hex)
+        os.environ.setdefault(training.ENV_BUILD, uuid.uuid4().hex)
         if scheduler is None:
             from distributed import LocalCluster
             # Loopback only, no dashboards: nothing of a default build listens beyond this machine.
@@ -149,7 +145,7 @@ class Cluster:
                 client = executor.connect(scheduler)
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"--scheduler {scheduler}: no Dask scheduler answered within "
-                                   f"{CONNECT_TIMEOUT} ({type(e).__name__})") from None
+                                   f"{executor.CONNECT_TIMEOUT} ({type(e).__name__})") from None
             out = cls(client, client.scheduler.address, dashboard=client.dashboard_link or None)
             out.check(datasets)
         os.environ[executor.ENV_SCHEDULER] = out.address  # the kernels' clients
@@ -218,7 +214,7 @@ class Cluster:
 
     def close(self) -> None:
         """Cancel what is queued (a remote cluster keeps running; a local one is stopped)."""
-        for name in (executor.ENV_SCHEDULER, ENV_BUILD, cache.ENV_DEVICE):  # nothing outlives the build's cluster
+        for name in (executor.ENV_SCHEDULER, training.ENV_BUILD, cache.ENV_DEVICE):  # nothing outlives the build's cluster
             os.environ.pop(name, None)
         try:
             if self.held:
