@@ -79,6 +79,14 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--chromium", metavar="PATH",
                    help="the Chromium (or Chrome) executable that prints the PDF; implies --pdf")
     mode = p.add_mutually_exclusive_group()  # each does something other than a build
+    mode.add_argument("--watch", action="store_true",
+                      help="build, serve the output folder on 127.0.0.1 and build again whenever the "
+                           "parameter file, its layers (params/defaults.yaml, params/studies/), a notebook "
+                           "or a helper is saved: only what the change touched trains, the open page "
+                           "reloads at its scroll position, bad input shows as a banner over the last good "
+                           "report, and a save during a build restarts it; runs train on local workers kept "
+                           "warm between builds (or on --scheduler); --force applies to the first build; "
+                           "Ctrl-C stops, exit 0")
     mode.add_argument("--dry-run", action="store_true",
                       help="check the input as a build does, then print per study whether it would be "
                            "executed again and why, which runs would train and which be reused, and the "
@@ -101,7 +109,27 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--gc", action="store_true",
                       help="delete the cached runs and search states (DIR/.cache) that no kept build of any "
                            "report in DIR refers to, print what was freed, and exit")
-    return p.parse_args(argv)
+    p.add_argument("--port", type=int, default=None, metavar="N",
+                   help="with --watch: serve on 127.0.0.1:N (default: a free port, printed)")
+    p.add_argument("--open", action="store_true", help="with --watch: open the report in the system's browser")
+    args = p.parse_args(argv)
+    if not args.watch and (args.port is not None or args.open):
+        p.error(f"{'--port' if args.port is not None else '--open'}: only with --watch")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        p.error(f"--port {args.port}: must be a port number, 0 to 65535 (0: a free one)")
+    return args
+
+
+def build_args(args: argparse.Namespace) -> list[str]:
+    """The arguments that make the same build again (--watch's builds, less what it handles)."""
+    out = [args.params_file, "--out", args.out, "--jobs", str(args.jobs)]
+    out += ["--profile", args.profile] if args.profile else []
+    out += ["--studies", args.studies] if args.studies is not None else []
+    for s in args.sets:
+        out += ["--set", s]
+    out += ["--pdf"] if args.pdf else []
+    out += ["--chromium", args.chromium] if args.chromium else []
+    return out
 
 
 class Progress:
@@ -231,6 +259,16 @@ def check_out(out: Path, name: str) -> None:
         raise ConfigError(f"--out {out}: {nearest} is not writable")
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    if args.workers is not None and args.scheduler:
+        raise ConfigError(f"--workers {args.workers}: a cluster given by --scheduler (or "
+                          f"${executor.ENV_SCHEDULER}) has its own workers")
+
+
 def fail(error: Exception | str) -> int:
     """Bad input: its one line, and the exit code that says so."""
     print(f"error: {error}", file=sys.stderr)
@@ -249,6 +287,22 @@ def compare(out: Path, name: str, builds: list[str]) -> int:
         return fail(e)
     print(text_table(history.diff(old, new)))
     return 0
+
+
+def watch(args: argparse.Namespace, out: Path, name: str) -> int:
+    """--watch: what a build would reject before reading the parameter file is rejected here
+    (exit 2); the parameter file's own errors show on the served page until a save fixes them."""
+    from helpers.build import watch as watching
+    params_file = Path(args.params_file)
+    try:
+        if not params_file.is_file():
+            raise ConfigError(f"{params_file}: no such file to watch")
+        check_flags(args)
+        return watching.watch(build_args(args), params_file, out, name, port=args.port or 0, open_browser=args.open,
+                              scheduler=args.scheduler, workers=args.workers,
+                              first_args=["--force", args.force] if args.force else [])
+    except ConfigError as e:
+        return fail(e)
 
 
 def _interrupt(signum, frame):
@@ -272,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"freed {out / '.cache'}: {freed['runs']} cached runs and {freed['search']} search states that no "
               f"kept build refers to, {freed['bytes'] / 1e6:.1f} MB", file=sys.stderr)
         return 0
+    if args.watch:
+        return watch(args, out, name)
     if args.clear_cache:
         from helpers.run.cache import RunCache
         with BuildLock(out):
@@ -279,13 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cleared {out / '.cache'}: {entries} cached runs, {size / 1e6:.1f} MB", file=sys.stderr)
         return 0
     try:
-        if args.jobs < 1:
-            raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
-        if args.workers is not None and args.workers < 1:
-            raise ConfigError(f"--workers {args.workers}: must be at least 1")
-        if args.workers is not None and args.scheduler:
-            raise ConfigError(f"--workers {args.workers}: a cluster given by --scheduler (or "
-                              f"${executor.ENV_SCHEDULER}) has its own workers")
+        check_flags(args)
         wanted = [s.strip() for s in args.studies.split(",") if s.strip()] if args.studies is not None else None
         plan = config.load(args.params_file, profile=args.profile, studies=wanted, sets=args.sets)
         if args.show_config is not None:

@@ -167,6 +167,13 @@ OWN_CLUSTER = ("--scheduler", "--workers")
 OWN_ENV = ("STUDYBOOK_DATA_DIR", "KERAS_BACKEND", "STUDYBOOK_SCHEDULER")
 
 
+def hears_ctrl_c() -> None:
+    """In the child, before exec: a shell without job control starts background commands with
+    SIGINT ignored, an ignored signal stays ignored across exec, and Python then leaves it so; the
+    build is started as from a terminal, where Ctrl-C is heard, whoever runs the tests."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_build(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600,
               shared: bool | None = None) -> subprocess.CompletedProcess:
     """build_report.py in a subprocess, as a user runs it; output captured as text. Its runs train

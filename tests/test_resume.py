@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_record, run_build, shared_scheduler
+from conftest import ROOT, hears_ctrl_c, make_record, run_build, shared_scheduler
 from helpers.build import state
 from helpers.config import load
 from helpers.run import cache
@@ -58,13 +58,6 @@ class Build:
 def build(out: Path, *args: str, timeout: int = 600, shared: bool = True) -> Build:
     return Build(run_build(PARAMS, "--profile", "smoke", "--out", out, *args,
                            env={"PYTHONUNBUFFERED": "1"}, timeout=timeout, shared=shared))
-
-
-def hears_ctrl_c() -> None:
-    """In the child, before exec: a shell without job control starts background commands with
-    SIGINT ignored, an ignored signal stays ignored across exec, and Python then leaves it so; the
-    build is started as from a terminal, where Ctrl-C is heard, whoever runs the tests."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def start(out: Path, log: Path, *args: str, shared: bool = False) -> subprocess.Popen:

@@ -116,6 +116,7 @@ class Cluster:
     held: dict = field(default_factory=dict)   # task key -> future, released at the end of a phase
     writer: threading.Thread | None = None
     warming: list = field(default_factory=list)  # a local cluster's workers loading TensorFlow
+    log: str | None = None                       # where a local cluster's workers write their output
 
     @classmethod
     def start(cls, *, scheduler: str | None = None, workers: int | None = None,
@@ -136,20 +137,31 @@ class Cluster:
                                  processes=True, host="127.0.0.1", dashboard_address=None,
                                  worker_dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(local, set_as_default=False)
-            out = cls(client, local.scheduler_address, local=local)
-            # Each worker loads TensorFlow (or JAX) now, while the kernels start.
-            out.warming = [client.submit(training.warm, log, workers=[w], pure=False, allow_other_workers=False)
-                           for w in client.scheduler_info()["workers"]]
+            out = cls(client, local.scheduler_address, local=local, log=log)
+            out.warm()
         else:
             try:
                 client = executor.connect(scheduler)
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"--scheduler {scheduler}: no Dask scheduler answered within "
                                    f"{executor.CONNECT_TIMEOUT} ({type(e).__name__})") from None
-            out = cls(client, client.scheduler.address, dashboard=client.dashboard_link or None)
+            # Dask makes up a link from its config even for a scheduler that serves no dashboard.
+            serves = "dashboard" in client.scheduler_info().get("services", {})
+            out = cls(client, client.scheduler.address, dashboard=client.dashboard_link if serves else None)
             out.check(datasets)
         os.environ[executor.ENV_SCHEDULER] = out.address  # the kernels' clients
         return out
+
+    def warm(self) -> None:
+        """Each worker loads TensorFlow (or JAX) now, while the kernels start."""
+        self.warming = [self.client.submit(training.warm, self.log, workers=[w], pure=False, allow_other_workers=False)
+                        for w in self.workers()]
+
+    def restart(self) -> None:
+        """New worker processes for a local cluster (a worker keeps the training code it imported),
+        warmed at once."""
+        self.client.restart(wait_for_workers=True)
+        self.warm()
 
     def workers(self) -> list[str]:
         return sorted(self.client.scheduler_info()["workers"])

@@ -3,6 +3,7 @@ never raised, so the other studies go on. Progress comes back through per-study 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -209,12 +210,14 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
         (out_dir / f"{plan.name}.events.jsonl").unlink(missing_ok=True)
     watcher = EventWatcher([out_dir / f"{p.name}.events.jsonl" for p in todo], on_event)
     watcher.start()
+    interrupted = threading.Event()
 
     def one(plan: StudyPlan) -> Outcome:
         outcome = run_study(plan, out_dir, threads=threads, notebooks=notebooks, cache_dir=cache_dir,
                             force=state_of.forced(force, plan.name), state=states.get(plan.name))
-        watcher.poll()  # this study's last runs are reported before the study itself
-        on_study(outcome)
+        if not interrupted.is_set():  # a kernel stopped by the interrupt is not a failed study
+            watcher.poll()  # this study's last runs are reported before the study itself
+            on_study(outcome)
         return outcome
     threads_pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
@@ -226,6 +229,8 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
             _, pending = wait(pending, timeout=0.5)
         done = {plan.name: f.result() for plan, f in zip(todo, futures)}
     except KeyboardInterrupt:
+        interrupted.set()
+        logging.getLogger("papermill").setLevel(logging.CRITICAL)  # "Kernel died": we stopped it
         # Kernels are stopped first: a thread waiting on a kernel ends only when its kernel does.
         stop_kernels()
         threads_pool.shutdown(wait=False, cancel_futures=True)
