@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,6 +136,22 @@ class DaskCluster:
 
 
 _shared: DaskCluster | None = None
+FAKE_KERAS = Path(tempfile.gettempdir()) / f"studybook-keras-data-{os.getpid()}"
+
+
+def fake_keras_data() -> Path:
+    """Small IMDB and CIFAR-10 files in the Keras cache formats (tests/fakedata.py), written once
+    per session; the shared workers find them there (STUDYBOOK_DATA_DIR), so a build reading
+    them trains on those workers too."""
+    if not FAKE_KERAS.exists():
+        import fakedata
+        partial = FAKE_KERAS.with_name(FAKE_KERAS.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        fakedata.write_imdb(partial, n_train=1200, n_test=600)
+        fakedata.write_cifar10(partial, n_per_batch=240, n_test=600)
+        partial.rename(FAKE_KERAS)
+    return FAKE_KERAS
 
 
 def shared_scheduler() -> str:
@@ -147,8 +164,9 @@ def shared_scheduler() -> str:
     if _shared is None:
         cluster = DaskCluster(Path(tempfile.mkdtemp(prefix="studybook-dask-")))
         _shared = cluster
-        cluster.worker("shared-1")
-        cluster.worker("shared-2")
+        data = {"STUDYBOOK_DATA_DIR": str(fake_keras_data())}
+        cluster.worker("shared-1", data)
+        cluster.worker("shared-2", data)
         # Waited for in a child process: a Client's event loop thread would stay in this one.
         subprocess.run([sys.executable, "-c", "import sys; from distributed import Client; "
                         "c = Client(scheduler_file=sys.argv[1], timeout='60s'); c.wait_for_workers(2, timeout=120); "
@@ -159,10 +177,12 @@ def shared_scheduler() -> str:
 def pytest_sessionfinish(session, exitstatus):
     if _shared is not None:
         _shared.stop()
+    shutil.rmtree(FAKE_KERAS, ignore_errors=True)
 
 
 # Where a build trains with the session's shared workers: not when it asks for a cluster of its own,
-# nor when its data or backend are its own (the workers would not see them: preflight, exit 2).
+# nor when its data (but fake_keras_data()) or backend are its own (the workers would not see them:
+# preflight, exit 2).
 OWN_CLUSTER = ("--scheduler", "--workers")
 OWN_ENV = ("STUDYBOOK_DATA_DIR", "KERAS_BACKEND", "STUDYBOOK_SCHEDULER")
 
@@ -182,7 +202,8 @@ def run_build(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: in
     env = {"STUDYBOOK_OFFLINE": "1", **(env or {})}
     words = [str(a) for a in args]
     if shared is None:
-        shared = (not any(w in OWN_CLUSTER for w in words) and not any(k in env for k in OWN_ENV)
+        own_env = [k for k in OWN_ENV if k in env and not (k == "STUDYBOOK_DATA_DIR" and env[k] == str(FAKE_KERAS))]
+        shared = (not any(w in OWN_CLUSTER for w in words) and not own_env
                   and not any(w.startswith("backend=") for w in words))
     if shared:
         env["STUDYBOOK_SCHEDULER"] = shared_scheduler()

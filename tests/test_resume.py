@@ -442,12 +442,12 @@ def test_an_interrupted_build_exits_130_keeps_the_report_and_leaves_no_kernel(fi
 def test_a_second_build_on_the_same_folder_waits(tmp_path):
     out = tmp_path / "out"
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-    a, b = start(out, log_a, "--studies", "depth"), None
+    a, b = start(out, log_a, "--studies", "depth", shared=True), None
     try:
         wait_for(lambda: "Building" in log_a.read_text(), a, log_a, what="build A to take the lock")
         # A holds the lock; stopped, it cannot finish (and let go of it) before B gets there.
         stop([a.pid])
-        b = start(out, log_b, "--studies", "depth")
+        b = start(out, log_b, "--studies", "depth", shared=True)
         wait_for(lambda: "waiting:" in log_b.read_text(), b, log_b, what="build B to wait")
         assert a.poll() is None
         assert re.search(rf"waiting: build_report\.py \(pid {a.pid}\) is building in ", log_b.read_text())

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from helpers.build import state as state_of
 from helpers.build.cluster import cost, wanted
-from helpers.config import kinds
 from helpers.config.load import NOTEBOOKS
-from helpers.config.plan import Plan, StudyPlan, expand_robustness, run_ids
+from helpers.config.plan import Plan, StudyPlan, expand_robustness, phases, run_ids
 
 TRAIN, REUSE, SEARCH = "train", "reuse", "search"
 UNCHANGED = "unchanged"  # why a study is reused, in the build summary's words (execute.run_studies)
@@ -131,10 +130,10 @@ def forecast(plan: Plan, work: Path, cache_dir: Path, force: set[str] | bool,
     """Every study of ``plan`` as a build into ``work`` with ``cache_dir`` would handle it, in its order."""
     plans = list(plan.studies.values())
     timings = Timings(cache_dir)
-    later = [p for p in plans if kinds.KINDS[p.kind].after_others]
-    if not later or len(later) == len(plans):
+    first, later = phases(plans)
+    if not later:
         return _phase(plans, work, cache_dir, force, timings, notebooks)
-    first = {f.name: f for f in _phase([p for p in plans if p not in later], work, cache_dir, force, timings, notebooks)}
+    first = {f.name: f for f in _phase(first, work, cache_dir, force, timings, notebooks)}
     again = [f.name for f in first.values() if f.executed]
     if again:  # their records are known only once they ran
         why = f"depends on the other studies' results ({', '.join(again)} executed again)"

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from helpers.config import kinds
 from helpers.config.load import NOTEBOOKS, ROOT
-from helpers.config.plan import StudyPlan, expand_robustness
+from helpers.config.plan import StudyPlan, expand_robustness, phases
 from helpers.config.record import RESULTS, RunRecord, Status
 from helpers.build import state as state_of
 from helpers.run import cache
@@ -178,9 +177,9 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
     starts, when some study is to be executed (once per phase: a robustness study runs in a second
     one); then ``cluster(plans, states)`` submits the runs those studies will train to the Dask
     cluster (helpers.build.cluster) and gives it, or None when they train none."""
-    later = [p for p in plans if kinds.KINDS[p.kind].after_others]
-    if later and len(later) < len(plans):
-        return _robustness_last(plans, later, out_dir, jobs=jobs, on_event=on_event, on_study=on_study,
+    first, later = phases(plans)
+    if later:
+        return _robustness_last(plans, first, later, out_dir, jobs=jobs, on_event=on_event, on_study=on_study,
                                 notebooks=notebooks, cache_dir=cache_dir, force=force, on_execute=on_execute,
                                 cluster=cluster)
     states = {p.name: state_of.study(p, notebooks) for p in plans} if cache_dir else {}
@@ -244,10 +243,11 @@ def run_studies(plans: list[StudyPlan], out_dir: Path, *, jobs: int, on_event: C
     return [reused.get(p.name) or done[p.name] for p in plans]
 
 
-def _robustness_last(plans: list[StudyPlan], later: list[StudyPlan], out_dir: Path, **kw) -> list[Outcome]:
+def _robustness_last(plans: list[StudyPlan], first: list[StudyPlan], later: list[StudyPlan], out_dir: Path,
+                     **kw) -> list[Outcome]:
     """Robustness studies re-train the other studies' best configurations, so they run second,
     their runs filled in from the first phase's records (then cached and reused like any study)."""
-    done = {o.name: o for o in run_studies([p for p in plans if p not in later], out_dir, **kw)}
+    done = {o.name: o for o in run_studies(first, out_dir, **kw)}
     records = [r for o in done.values() for r in o.records]
     ready = []
     for plan in later:

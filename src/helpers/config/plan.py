@@ -125,6 +125,15 @@ def run_ids(runs: list[dict]) -> list[str]:
     return [f"{r['label']} · seed {r['seed']}" if repeated else r["label"] for r in runs]
 
 
+def phases(plans: list[StudyPlan]) -> tuple[list[StudyPlan], list[StudyPlan]]:
+    """The studies that run first and those that run after them: a kind that re-trains the other
+    studies' results (robustness) waits for them; alone, it has nothing to wait for."""
+    later = [p for p in plans if kinds.KINDS[p.kind].after_others]
+    if not later or len(later) == len(plans):
+        return plans, []
+    return [p for p in plans if p not in later], later
+
+
 def expand_robustness(plan: StudyPlan, records: list[dict]) -> list[dict]:
     """The robustness study's runs: the ``top`` distinct configurations among ``records`` (the
     other studies' runs, ranked by mean validation accuracy of their successful runs; ties: fewer

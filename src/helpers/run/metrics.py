@@ -2,22 +2,16 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.calibration import calibration_curve
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    confusion_matrix,
-    f1_score,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
+
+# scikit-learn's metrics are imported where a finished run is measured (a worker, or a notebook run
+# by hand): half a second that a study kernel, which only shows runs, does not need.
 
 CURVE_POINTS = 300  # enough for a smooth curve; keeps a run's record small (IMDB has 25,000 tests)
 
 
 def classification(y_true: np.ndarray, proba: np.ndarray) -> dict:
     """Test-set metrics from true class indices and predicted class probabilities."""
+    from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
     n = proba.shape[1]
     pred = proba.argmax(axis=1)
     out = {"f1_macro": float(f1_score(y_true, pred, average="macro", labels=range(n), zero_division=0))}
@@ -42,6 +36,8 @@ def _thin(*arrays: np.ndarray) -> list[list[float]]:
 
 def binary(y_true: np.ndarray, p: np.ndarray, bins: int = 15) -> dict:
     """Binary-task metrics and the curves its figures draw, from one run's test predictions."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
     y_true = np.asarray(y_true).astype(int).ravel()
     p = np.clip(np.asarray(p, dtype="float64").ravel(), 0, 1)
     out = {"roc_auc": float("nan"), "average_precision": float("nan"),
