@@ -89,6 +89,18 @@ def _log_to(log: str | None) -> None:
     root.propagate = False
 
 
+def _dashboard(client) -> str | None:
+    """The scheduler's dashboard link if a dashboard answers there: Dask makes up a link from its
+    config, and a scheduler without bokeh serves only /health and /metrics at it."""
+    import urllib.request
+    link = client.dashboard_link
+    try:
+        with urllib.request.urlopen(link, timeout=2) as r:
+            return link if r.status == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
 def wanted(plans: list[StudyPlan], states: dict, cache_dir, force, held=(), *, repair: bool = True) -> dict:
     """The runs of ``plans`` to train: those the cache does not hold (all of a forced study's),
     as key -> (spec, inputs, forced); the first study that has a run is the one it trains for.
@@ -145,9 +157,7 @@ class Cluster:
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"--scheduler {scheduler}: no Dask scheduler answered within "
                                    f"{executor.CONNECT_TIMEOUT} ({type(e).__name__})") from None
-            # Dask makes up a link from its config even for a scheduler that serves no dashboard.
-            serves = "dashboard" in client.scheduler_info().get("services", {})
-            out = cls(client, client.scheduler.address, dashboard=client.dashboard_link if serves else None)
+            out = cls(client, client.scheduler.address, dashboard=_dashboard(client))
             out.check(datasets)
         os.environ[executor.ENV_SCHEDULER] = out.address  # the kernels' clients
         return out
