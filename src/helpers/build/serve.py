@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -72,11 +71,11 @@ def inject(html: bytes, generation: int) -> bytes:
 @dataclass
 class State:
     """What the page asks for: the report's generation (one more for every build that wrote it),
-    the last build's bad-input error, and when the page last loaded each generation."""
+    the last build's bad-input error, and the generations a page has loaded."""
     generation: int = 0
     error: str | None = None
     building: bool = False
-    loaded: dict = field(default_factory=dict)     # generation -> time.monotonic() of its first load
+    loaded: set = field(default_factory=set)       # generations a page has loaded (on_load: the first time)
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_load: object = None                         # called with (generation) at each first load
 
@@ -122,7 +121,8 @@ def handler(folder: Path, report: str, state: State):
                 first = False
                 with state.lock:
                     if generation not in state.loaded:
-                        state.loaded[generation], first = time.monotonic(), True
+                        state.loaded.add(generation)
+                        first = True
                 if first and state.on_load:
                     state.on_load(generation)
                 self._send(b"{}", "application/json")

@@ -75,12 +75,11 @@ def why_changed(old: dict | None, new: dict) -> str:
 def reuse(plan: StudyPlan, out_dir: Path, state: dict, cache_dir: Path) -> list[dict] | None:
     """The records of an unchanged study, as its previous execution saved them, if it finished, nothing it shows changed, and
     its runs are still in the cache (a cleared cache means train again)."""
-    state_path = out_dir / f"{plan.name}.study.json"
     results, notebook = out_dir / f"{plan.name}.results.json", out_dir / f"{plan.name}.ipynb"
+    old = previous(out_dir, plan.name)
+    if old is None or old.get("key") != state["key"] or not notebook.exists():
+        return None
     try:
-        old = json.loads(state_path.read_text())
-        if old.get("key") != state["key"] or not notebook.exists():
-            return None
         records = json.loads(results.read_text())
     except (OSError, ValueError):
         return None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from helpers.build import serve
 from helpers.config.errors import ConfigError
-from helpers.config.load import NOTEBOOKS, PARAMS, ROOT
+from helpers.config.load import NOTEBOOKS, PARAMS, ROOT, in_repo
 
 HELPERS = ROOT / "src" / "helpers"
 HELPER_SUFFIXES = {".py", ".j2", ".css", ".json"}
@@ -59,7 +59,7 @@ def _say(line: str) -> None:
 
 
 def _shown(paths) -> str:
-    names = sorted({os.path.relpath(p, ROOT) if _real(p).startswith(_real(ROOT) + os.sep) else p for p in paths})
+    names = sorted({str(in_repo(p)) for p in paths})
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 

@@ -30,6 +30,13 @@ NOTEBOOKS = ROOT / "notebooks"
 EXAMPLES = PARAMS / "examples.yaml"
 
 
+def in_repo(path: str | Path) -> Path:
+    """``path`` as shown to a user: from the repository root when it lies in it (a notebook's working
+    directory is notebooks/, a build's anywhere), else whole."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def parse_set(item: str, study_names: set[str]) -> tuple[list[str], Any]:
     """``width.units=[8,16]`` -> (['studies', 'width', 'units'], [8, 16]); values are YAML."""
     if "=" not in item:

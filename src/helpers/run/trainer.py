@@ -46,8 +46,7 @@ def _by_hand(study: str, params_file: str | None, profile: str, how: dict) -> li
     backend.use(plan.report.backend)  # a build's kernel inherits it; a hand-run one chooses here
     how["cache_dir"] = how["cache_dir"] or str(cache.default_root())
     own = plan.studies[study]
-    source = Path(plan.source).resolve()
-    shown = source.relative_to(load.ROOT) if source.is_relative_to(load.ROOT) else source  # cwd: notebooks/
+    source, shown = Path(plan.source).resolve(), load.in_repo(plan.source)
     print(f"Run by hand: study {study!r} of {shown}, {profile or plan.report.profile} profile"
           + (", a small built-in example: its numbers illustrate this notebook and answer nothing"
              if source == load.EXAMPLES else "")
