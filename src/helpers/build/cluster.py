@@ -145,8 +145,10 @@ class Cluster:
         if scheduler is None:
             from distributed import LocalCluster
             # Loopback only, no dashboards: nothing of a default build listens beyond this machine.
+            # The scheduler serves /health on an HTTP port even without a dashboard: a free one,
+            # or it takes 8787 and warns in the build's output when something else has it.
             local = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                 processes=True, host="127.0.0.1", dashboard_address=None,
+                                 processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                  worker_dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(local, set_as_default=False)
             out = cls(client, local.scheduler_address, local=local, log=log)
