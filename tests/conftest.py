@@ -88,6 +88,8 @@ DASK = Path(sys.executable).parent / "dask"
 def _start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([str(DASK), *args], stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             env={**os.environ, "STUDYBOOK_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                                 # as a build's local workers (helpers.build.cluster): no profiler
+                                 "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
                                  "PYTHONPATH": str(ROOT / "src"), **(env or {})},
                             cwd=log.parent, start_new_session=True)
 

@@ -182,6 +182,9 @@ def test_a_default_build_starts_a_local_cluster_that_listens_on_loopback_only(tm
     try:
         assert cluster.address.startswith("tcp://127.0.0.1:") and len(cluster.workers()) == 2
         assert os.environ[executor.ENV_SCHEDULER] == cluster.address  # what the kernels join
+        # No statistical profiler sampling the training threads (it holds the GIL).
+        import dask
+        assert set(cluster.client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()) == {False}
         me = psutil.Process()
         procs = [me, *me.children(recursive=True)]
         listening = [c for p in procs for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
