@@ -42,9 +42,12 @@ def _noop(i: int) -> int:
 
 
 def grid_seconds(workers: int, threads: int, runs: list[dict]) -> float:
+    import dask
     from distributed import Client, LocalCluster
 
+    from helpers.build.cluster import DASK_CONFIG
     from helpers.run import executor, training
+    dask.config.set(DASK_CONFIG)  # as a build's workers: no statistical profiler
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                       worker_dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
         if threads != 1:

@@ -168,16 +168,14 @@ def test_a_default_build_starts_a_local_cluster_that_listens_on_loopback_only(tm
     # "Port 8787 is already in use" warning in the build's output.
     import socket
     import warnings
-    taken = socket.socket()
-    try:
-        taken.bind(("127.0.0.1", 8787))
-        taken.listen()
-    except OSError:
-        pass  # already taken: the same case
-    with warnings.catch_warnings(record=True) as caught:
+    with socket.socket() as taken, warnings.catch_warnings(record=True) as caught:
+        try:
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        except OSError:
+            pass  # already taken: the same case
         warnings.simplefilter("always")
         cluster = Cluster.start(workers=2, log=str(tmp_path / "workers.log"))
-    taken.close()
     assert not [w for w in caught if "8787" in str(w.message)]
     try:
         assert cluster.address.startswith("tcp://127.0.0.1:") and len(cluster.workers()) == 2

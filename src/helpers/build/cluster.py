@@ -119,6 +119,14 @@ def wanted(plans: list[StudyPlan], states: dict, cache_dir, force, held=(), *, r
     return todo
 
 
+# The Dask settings a build's cluster runs with (benchmarks/executor.py measures with them too).
+# Workers train in their task threads for seconds at a time: said by Dask, not news. Dask's
+# statistical profiler samples a task thread's Python stack every 10 ms, holding the GIL that
+# tracing a Keras model needs: 7 % of a smoke run, for a dashboard no build shows.
+DASK_CONFIG = {"distributed.admin.tick.limit": "1h", "logging.distributed": "error",
+               "distributed.worker.profile.enabled": False}
+
+
 @dataclass
 class Cluster:
     client: object
@@ -138,11 +146,7 @@ class Cluster:
         output (TensorFlow's C++ logging) goes to the file ``log``."""
         import dask
         from distributed import Client
-        # Workers train in their task threads for seconds at a time: said by Dask, not news. Dask's
-        # statistical profiler samples a task thread's Python stack every 10 ms, holding the GIL
-        # that tracing a Keras model needs: 7 % of a smoke run, for a dashboard no build shows.
-        dask.config.set({"distributed.admin.tick.limit": "1h", "logging.distributed": "error",
-                         "distributed.worker.profile.enabled": False})
+        dask.config.set(DASK_CONFIG)
         _log_to(log)
         os.environ.setdefault(training.ENV_BUILD, uuid.uuid4().hex)
         if scheduler is None:
