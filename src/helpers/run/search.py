@@ -145,9 +145,8 @@ def _hypermodel(spec: dict, input_shape: tuple, n_classes: int, chance: float):
             stop = train_cfg.get("early_stopping")
             if stop:  # validation data only, as in every run
                 extra.append(keras.callbacks.EarlyStopping(monitor=stop["monitor"], patience=stop["patience"]))
-            val = training.feed_args(*validation_data, 1024)
             return model.fit(**training.feed_args(x, y, train_cfg["batch_size"], shuffle=True, seed=self.seed),
-                             validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
+                             **training.validation_args(*validation_data),
                              callbacks=[*callbacks, *extra], **{**kwargs, "verbose": 0})
     return HyperModel()
 
