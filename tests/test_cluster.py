@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, DaskCluster, run_build
+from helpers.run import executor
 
 # Paths and wall times differ between two builds of the same runs; nothing else may.
 IGNORED = ("seconds", "source", "cached")
@@ -108,11 +109,12 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
         port = s.getsockname()[1]
     start = time.perf_counter()
     proc = run_build(ROOT / "params" / "digits.yaml", "--profile", "smoke", "--studies", "depth",
-                     "--out", tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}")
+                     "--out", tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}",
+                     env={executor.ENV_CONNECT_TIMEOUT: "2s"})
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert time.perf_counter() - start < 60
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
-    assert f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answered" in line
+    assert f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answered within 2s" in line
     assert not (tmp_path / "out" / "digits.html").exists()
 
 

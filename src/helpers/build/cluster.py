@@ -165,7 +165,7 @@ class Cluster:
                 client = executor.connect(scheduler)
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"--scheduler {scheduler}: no Dask scheduler answered within "
-                                   f"{executor.CONNECT_TIMEOUT} ({type(e).__name__})") from None
+                                   f"{executor.connect_timeout()} ({type(e).__name__})") from None
             out = cls(client, client.scheduler.address, dashboard=_dashboard(client))
             out.check(datasets)
         os.environ[executor.ENV_SCHEDULER] = out.address  # the kernels' clients

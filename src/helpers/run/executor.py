@@ -13,8 +13,13 @@ from typing import Any, Callable, Iterator
 
 ENV_SCHEDULER = "STUDYBOOK_SCHEDULER"
 # How long a client waits for a scheduler: the build's is up when its kernels start, and a build
-# given an unreachable one says so within this.
-CONNECT_TIMEOUT = "10s"
+# given an unreachable one says so within this (longer for a cluster slow to answer).
+ENV_CONNECT_TIMEOUT = "STUDYBOOK_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = "10s"
+
+
+def connect_timeout() -> str:
+    return os.environ.get(ENV_CONNECT_TIMEOUT, "").strip() or DEFAULT_CONNECT_TIMEOUT
 
 
 @functools.lru_cache(maxsize=1)
@@ -29,8 +34,8 @@ def connect(where: str):
     """A Dask client of the scheduler at ``where``: an address (tcp://host:8786) or a scheduler file."""
     from distributed import Client
     if os.path.isfile(where):
-        return Client(scheduler_file=where, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    return Client(where, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return Client(scheduler_file=where, timeout=connect_timeout(), set_as_default=False)
+    return Client(where, timeout=connect_timeout(), set_as_default=False)
 
 
 def task_key(run_key: str) -> str:
