@@ -163,8 +163,8 @@ def _phase(plans: list[StudyPlan], work: Path, cache_dir: Path, force, timings: 
                                       records=kept)
     missing = wanted(todo, states, cache_dir, force, repair=False)
     for plan in todo:
-        why = "forced" if state_of.forced(force, plan.name) else \
-            state_of.why_changed(state_of.previous(work, plan.name), states[plan.name])
+        why = state_of.why_changed(state_of.previous(work, plan.name), states[plan.name],
+                                   forced=state_of.forced(force, plan.name))
         runs = [_run(spec, run_id, run, plan.name, missing, timings)
                 for spec, (run_id, run) in zip(plan.runs, states[plan.name]["runs"].items())]
         out[plan.name] = Forecast(plan.name, True, why, runs, chosen=max(0, plan.expected - len(plan.runs)))

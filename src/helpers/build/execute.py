@@ -126,7 +126,7 @@ def run_study(plan: StudyPlan, out_dir: Path, *, threads: int, notebooks: Path =
         outcome.error = f"{len(failed)} of {len(outcome.records)} runs failed; first: {failed[0]['label']}: {failed[0].get('error')}"
     if state is not None:
         outcome.state_key = state["key"]
-        outcome.why = "forced" if force else state_of.why_changed(old_state, state)
+        outcome.why = state_of.why_changed(old_state, state, forced=force)
         if outcome.status == Status.OK:  # written last, only after success: the marker of a reusable study
             cache.write_atomic(state_path, json.dumps(state))
         else:

@@ -48,8 +48,11 @@ def previous(out_dir: Path, name: str) -> dict | None:
         return None
 
 
-def why_changed(old: dict | None, new: dict) -> str:
-    """In words, what differs between two study states (for the build summary)."""
+def why_changed(old: dict | None, new: dict, forced: bool = False) -> str:
+    """In words, why a study executes: forced, or what differs between two study states (for the
+    build summary and the dry run)."""
+    if forced:
+        return "forced"
     if not old:
         return "first build"
     reasons = []
