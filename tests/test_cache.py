@@ -9,12 +9,14 @@ import copy
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
-from conftest import make_record
+from conftest import ROOT, make_record
 from fakedata import write_mnist
 from helpers.config import load
 from helpers.data import registry
@@ -448,6 +450,14 @@ def _identity(r):
     return {k: r[k] for k in ("study", "kind", "label", "axis", "baseline")}
 
 
+RUN_ALL_PROBE = """
+import json, sys
+from helpers.run import training
+records = training.run_all(json.load(open(sys.argv[1])), cache_dir=sys.argv[2])
+print([r["cached"] for r in records], "tensorflow" in sys.modules)
+"""
+
+
 def test_run_all_trains_once_then_reuses(digit_specs, tmp_path, monkeypatch):
     from helpers.run import training
 
@@ -474,6 +484,11 @@ def test_run_all_trains_once_then_reuses(digit_specs, tmp_path, monkeypatch):
         assert b["metrics"] == a["metrics"] and b["history"] == a["history"] and b["key"] == a["key"]
         assert b["config"] == a["config"] and _identity(b) == _identity(a)
     assert [e["cached"] for e in _events(tmp_path / "2.jsonl") if e["event"] == "done"] == [True, True]
+    # A process whose runs are all cached (a re-rendered study's kernel) never loads TensorFlow.
+    (tmp_path / "specs.json").write_text(json.dumps(digit_specs))
+    probe = subprocess.run([sys.executable, "-c", RUN_ALL_PROBE, str(tmp_path / "specs.json"), str(store_dir)],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert probe.stdout.split() == ["[True,", "True]", "False"], probe.stderr[-2000:]
 
     # A hit is shown as the study asking for it: same configuration, another study and label.
     alias = copy.deepcopy(digit_specs[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import traceback
 import warnings
@@ -90,8 +91,8 @@ def configure(threads: int | None = None) -> None:
 def pinned() -> bool:
     """Whether TensorFlow runs with the pinned intra-op thread count; not when a TensorFlow op ran
     before this module was imported (then its results are not those the run key stands for)."""
-    if run_cache.keras_backend() != "tensorflow":
-        return True
+    if run_cache.keras_backend() != "tensorflow" or "tensorflow" not in sys.modules:
+        return True  # not loaded yet: configure pins it before its first op
     import tensorflow as tf
     n = tf.config.threading.get_intra_op_parallelism_threads()  # 0: TensorFlow's own, from the environment
     return n == INTRA_OP_THREADS or (n == 0 and os.environ.get("TF_NUM_INTRAOP_THREADS") == str(INTRA_OP_THREADS))
@@ -373,8 +374,6 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
     here); a run that raises becomes a failed record (never cached) and the others go on. Each
     finished run is cached at once, so a crash loses only the runs in progress."""
     local = executor.client() is None
-    if local:  # a kernel that only submits runs never loads TensorFlow
-        configure(threads)
     store = run_cache.RunCache(cache_dir) if cache_dir else None
     if store is not None and local and not pinned():
         warnings.warn(f"TensorFlow was started before helpers.run.training.configure, with other than "
@@ -414,6 +413,8 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
                      "cached": not _trained_here(store.origin(keys[i]), spec["study"])})
         else:
             todo.append(i)
+    if todo and local:  # TensorFlow loads (seconds) only to train here: not for cached or submitted runs
+        configure(threads)
     for j, record in executor.map_runs(task, [specs[i] for i in todo], [keys[i] for i in todo],
                                        on_submit=lambda j: started(todo[j])):
         i = todo[j]
