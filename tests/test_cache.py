@@ -454,7 +454,7 @@ RUN_ALL_PROBE = """
 import json, sys
 from helpers.run import training
 records = training.run_all(json.load(open(sys.argv[1])), cache_dir=sys.argv[2])
-print([r["cached"] for r in records], "tensorflow" in sys.modules)
+print([r["cached"] for r in records], "tensorflow" in sys.modules, "distributed" in sys.modules)
 """
 
 
@@ -484,11 +484,14 @@ def test_run_all_trains_once_then_reuses(digit_specs, tmp_path, monkeypatch):
         assert b["metrics"] == a["metrics"] and b["history"] == a["history"] and b["key"] == a["key"]
         assert b["config"] == a["config"] and _identity(b) == _identity(a)
     assert [e["cached"] for e in _events(tmp_path / "2.jsonl") if e["event"] == "done"] == [True, True]
-    # A process whose runs are all cached (a re-rendered study's kernel) never loads TensorFlow.
+    # A process whose runs are all cached (a re-rendered study's kernel) never loads TensorFlow, nor
+    # connects to the build's cluster (here none answers: connecting would raise).
     (tmp_path / "specs.json").write_text(json.dumps(digit_specs))
     probe = subprocess.run([sys.executable, "-c", RUN_ALL_PROBE, str(tmp_path / "specs.json"), str(store_dir)],
-                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-    assert probe.stdout.split() == ["[True,", "True]", "False"], probe.stderr[-2000:]
+                           capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "STUDYBOOK_SCHEDULER": "tcp://127.0.0.1:1",
+                                "STUDYBOOK_CONNECT_TIMEOUT": "1s"})
+    assert probe.stdout.split() == ["[True,", "True]", "False", "False"], probe.stderr[-2000:]
 
     # A hit is shown as the study asking for it: same configuration, another study and label.
     alias = copy.deepcopy(digit_specs[1])

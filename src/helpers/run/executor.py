@@ -48,6 +48,8 @@ def map_runs(fn: Callable[[Any], Any], items: list, keys: list[str | None], *, p
     without one, here in order. ``keys``: the items' run keys, which name their tasks (None: a
     task of its own). A worker that dies costs Dask a retry on another worker; what cannot be
     computed (its workers keep dying, the scheduler is gone) comes back as the exception."""
+    if not items:  # nothing to train: no connection to a cluster
+        return
     pool = client() if pool is None else pool
     if pool is None:
         for i, item in enumerate(items):

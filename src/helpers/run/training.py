@@ -373,9 +373,8 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
     """Train every spec not already in the cache (helpers.run.executor: on the build's cluster, or
     here); a run that raises becomes a failed record (never cached) and the others go on. Each
     finished run is cached at once, so a crash loses only the runs in progress."""
-    local = executor.client() is None
     store = run_cache.RunCache(cache_dir) if cache_dir else None
-    if store is not None and local and not pinned():
+    if store is not None and not pinned() and executor.client() is None:
         warnings.warn(f"TensorFlow was started before helpers.run.training.configure, with other than "
                       f"{INTRA_OP_THREADS} intra-op thread(s): these runs are trained, not cached or "
                       "taken from the cache (restart the kernel to use the cache)", stacklevel=2)
@@ -396,25 +395,35 @@ def run_all(specs: list[RunSpec], *, events_path: str | None = None, threads: in
         emit(events_path, event="start", study=specs[i]["study"], label=specs[i]["label"], index=i + 1,
              total=len(specs))
 
-    todo = []
-    for i, spec in enumerate(specs):
+    def keyed(i: int) -> bool:
+        """The run's key (its cache entry's, its task's); False when it cannot be made, the run failed."""
         try:
-            if store is not None or not local:  # a task's key is its run key
-                inputs[i] = run_cache.key_inputs(spec, content_hash(spec["config"]["data"]["dataset"]))
-                keys[i] = run_cache.run_key(spec, inputs[i]["data_files"])
-            hit = None if force or store is None else store.get(keys[i])
+            if keys[i] is None:
+                inputs[i] = run_cache.key_inputs(specs[i], content_hash(specs[i]["config"]["data"]["dataset"]))
+                keys[i] = run_cache.run_key(specs[i], inputs[i]["data_files"])
+            return True
         except Exception as e:  # noqa: BLE001 - any failure is shown in the report, not raised
             started(i)
-            done(i, {**failed(spec, e), "key": keys[i]})
-            continue
-        if hit is not None:
-            started(i)
-            done(i, {**hit, **{k: spec[k] for k in IDENTITY}, "key": keys[i],
-                     "cached": not _trained_here(store.origin(keys[i]), spec["study"])})
-        else:
+            done(i, {**failed(specs[i], e), "key": keys[i]})
+            return False
+
+    todo = []
+    for i, spec in enumerate(specs):
+        if store is None or force:
             todo.append(i)
-    if todo and local:  # TensorFlow loads (seconds) only to train here: not for cached or submitted runs
+        elif keyed(i):
+            hit = store.get(keys[i])
+            if hit is None:
+                todo.append(i)
+            else:
+                started(i)
+                done(i, {**hit, **{k: spec[k] for k in IDENTITY}, "key": keys[i],
+                         "cached": not _trained_here(store.origin(keys[i]), spec["study"])})
+    # Neither a cluster nor TensorFlow for runs all cached (a re-rendered study's kernel): seconds each.
+    if todo and executor.client() is None:
         configure(threads)
+    if todo and (store is not None or executor.client() is not None):  # a task's name is its run key
+        todo = [i for i in todo if keyed(i)]
     for j, record in executor.map_runs(task, [specs[i] for i in todo], [keys[i] for i in todo],
                                        on_submit=lambda j: started(todo[j])):
         i = todo[j]
