@@ -65,7 +65,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                         "on the cluster's workers")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="the local Dask cluster's worker processes, one TensorFlow thread each "
-                        "(default: one per core); not with --scheduler")
+                        "(default: one per core, fewer when fewer runs are to train); not with --scheduler")
     p.add_argument("--scheduler", default=os.environ.get(executor.ENV_SCHEDULER) or None, metavar="ADDRESS",
                    help="train on an existing Dask cluster: its scheduler's address (tcp://host:8786) or "
                         f"scheduler file (default: ${executor.ENV_SCHEDULER}; unset: a local cluster "
@@ -384,13 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     progress, preload, dask = None, Preload(), None
     datasets = tuple(sorted({s["config"]["data"]["dataset"] for p in plans for s in p.runs}))
 
-    def start_cluster():
+    def start_cluster(workers: int | None = None):
         nonlocal dask
-        dask = Cluster.start(scheduler=args.scheduler, workers=args.workers, datasets=datasets,
+        dask = Cluster.start(scheduler=args.scheduler, workers=args.workers or workers, datasets=datasets,
                              log=str(work / "workers.log"))
         where = (f"Dask scheduler {dask.address}, {len(dask.workers())} workers"
                  + (f", dashboard {dask.dashboard}" if dask.dashboard else "")) if args.scheduler else \
-            f"{len(dask.workers())} local workers"
+            f"{len(dask.workers())} local worker{'s' * (len(dask.workers()) != 1)}"
         progress.write(f"Training on {where}")
 
     def on_cluster(todo, states):
@@ -401,8 +401,15 @@ def main(argv: list[str] | None = None) -> int:
         searching = any("search" in s for p in todo for s in p.runs)
         if not runs and not searching and dask is None:
             return None
+        # No more local workers than runs to train, up to one per core: a re-render that trains
+        # one run does not load TensorFlow in workers that would idle, on the cores its notebook
+        # needs. A search proposes its trials as it goes: every core.
+        cores = os.cpu_count() or 1
+        needed = cores if searching else min(cores, len(runs))
         if dask is None:
-            start_cluster()
+            start_cluster(needed)
+        elif not args.workers:
+            dask.grow(needed)  # a later phase (robustness) may train more
         dask.prefetch(runs, out / ".cache")
         return dask
     try:

@@ -177,9 +177,11 @@ def test_a_default_build_starts_a_local_cluster_that_listens_on_loopback_only(tm
         except OSError:
             pass  # already taken: the same case
         warnings.simplefilter("always")
-        cluster = Cluster.start(workers=2, log=str(tmp_path / "workers.log"))
+        cluster = Cluster.start(workers=1, log=str(tmp_path / "workers.log"))
     assert not [w for w in caught if "8787" in str(w.message)]
     try:
+        assert len(cluster.workers()) == 1
+        cluster.grow(2)  # a later phase with more runs to train than the first had
         assert cluster.address.startswith("tcp://127.0.0.1:") and len(cluster.workers()) == 2
         assert os.environ[executor.ENV_SCHEDULER] == cluster.address  # what the kernels join
         # No statistical profiler sampling the training threads (it holds the GIL).

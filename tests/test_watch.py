@@ -183,7 +183,7 @@ def test_edits_rebuild_and_bad_input_shows_over_the_last_good_report(session):
     s = session
     first = s.wait_state(generation=1, building=False)
     assert first["error"] is None
-    assert "1 local workers, kept warm between builds" in s.text()
+    assert "1 local worker, kept warm between builds" in s.text()
     served = get(s.url)[2]
     on_disk = (s.out / "digits.html").read_bytes()
     assert b"studybook-watch" in served and b"studybook-watch" not in on_disk

@@ -176,6 +176,14 @@ class Cluster:
         self.warming = [self.client.submit(training.warm, self.log, workers=[w], pure=False, allow_other_workers=False)
                         for w in self.workers()]
 
+    def grow(self, n: int) -> None:
+        """A local cluster started for fewer runs gets workers up to ``n``, warmed at once."""
+        if self.local is None or n <= len(self.workers()):
+            return
+        self.local.scale(n)
+        self.client.wait_for_workers(n, timeout=120)
+        self.warm()
+
     def restart(self) -> None:
         """New worker processes for a local cluster (a worker keeps the training code it imported),
         warmed at once."""

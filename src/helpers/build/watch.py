@@ -110,7 +110,8 @@ class Watch:
         from helpers.build.cluster import Cluster
         (self.out / self.name).mkdir(parents=True, exist_ok=True)
         self.cluster = Cluster.start(workers=self.workers, log=str(self.out / self.name / "workers.log"))
-        _say(f"{len(self.cluster.workers())} local workers, kept warm between builds")
+        n = len(self.cluster.workers())
+        _say(f"{n} local worker{'s' * (n != 1)}, kept warm between builds")
 
     def _restart_workers(self) -> None:
         if self.cluster is not None:
